@@ -1,0 +1,1 @@
+"""nmt: GNMT-style LSTM neural machine translation."""

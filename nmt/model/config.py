@@ -1,0 +1,102 @@
+"""Typed hyper-parameters of the GNMT network.
+
+The dataclasses mirror the nested `model:` config group key for key
+(`model.encoder.num_layers`, `model.attention.hidden_size`, ...), so a Hydra
+config converts with `Seq2SeqConfig.from_dict(OmegaConf.to_container(cfg.model))`
+and a checkpoint stores `dataclasses.asdict(config)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+RNN_TYPES = ("lstm", "gru", "lstm_peephole", "lstm_coupled")
+
+
+@dataclass
+class EncoderConfig:
+    """GNMT encoder: bidirectional layer 1, unidirectional layers 2..L, residual from layer 3."""
+
+    num_layers: int = 4
+    hidden_size: int = 256
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.num_layers < 2:
+            raise ValueError(f"model.encoder.num_layers must be >= 2, got {self.num_layers}")
+        if self.hidden_size < 1:
+            raise ValueError(f"model.encoder.hidden_size must be >= 1, got {self.hidden_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.encoder.dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class AttentionConfig:
+    """Normalized Bahdanau attention; `hidden_size` is the additive scoring dimension."""
+
+    hidden_size: int = 256
+    normalize: bool = True
+
+    def __post_init__(self) -> None:
+        if self.hidden_size < 1:
+            raise ValueError(f"model.attention.hidden_size must be >= 1, got {self.hidden_size}")
+
+
+@dataclass
+class DecoderConfig:
+    """GNMT v2 decoder: layer-1 output is the attention query, context fed to layers 2..L."""
+
+    num_layers: int = 4
+    hidden_size: int = 256
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.num_layers < 2:
+            raise ValueError(f"model.decoder.num_layers must be >= 2, got {self.num_layers}")
+        if self.hidden_size < 1:
+            raise ValueError(f"model.decoder.hidden_size must be >= 1, got {self.hidden_size}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"model.decoder.dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class Seq2SeqConfig:
+    """The whole network. Vocabulary sizes come from the tokenizer, not from here."""
+
+    rnn_type: str = "lstm"
+    embed_dim: int = 256
+    share_embeddings: bool = True
+    tie_output: bool = False
+    init_range: float = 0.1
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.encoder, dict):
+            self.encoder = EncoderConfig(**self.encoder)
+        if isinstance(self.attention, dict):
+            self.attention = AttentionConfig(**self.attention)
+        if isinstance(self.decoder, dict):
+            self.decoder = DecoderConfig(**self.decoder)
+        if self.rnn_type not in RNN_TYPES:
+            raise ValueError(f"model.rnn_type must be one of {RNN_TYPES}, got {self.rnn_type!r}")
+        if self.embed_dim < 1:
+            raise ValueError(f"model.embed_dim must be >= 1, got {self.embed_dim}")
+        if self.init_range < 0:
+            raise ValueError(f"model.init_range must be >= 0, got {self.init_range}")
+        if self.tie_output and self.embed_dim != self.decoder.hidden_size:
+            raise ValueError(
+                "model.tie_output needs model.embed_dim == model.decoder.hidden_size "
+                f"({self.embed_dim} != {self.decoder.hidden_size})"
+            )
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Seq2SeqConfig:
+        """Build from a plain (nested) dict, rejecting unknown keys with their name."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown model config key(s): {', '.join('model.' + k for k in unknown)}")
+        return cls(**values)
