@@ -1,6 +1,7 @@
-"""Tasks: plain functions of a Hydra config, called by scripts/ and the console scripts."""
+"""Tasks: plain functions of a Hydra config, called by scripts/ and the console scripts.
+
+Each task `nmt.tasks.<name>.<name>(cfg)` lives in its own module, imported only when it
+runs, so `translate` does not pay for importing Lightning.
+"""
 
 from nmt.tasks import config as _config  # noqa: F401  (registers the resolvers)
-from nmt.tasks.prepare import prepare
-
-__all__ = ["prepare"]

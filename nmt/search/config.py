@@ -1,0 +1,32 @@
+"""Typed search settings (the `search` config group)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class SearchConfig:
+    """Beam size and GNMT scoring (Wu et al. 2016, sec. 7); beam_size 1 is greedy search.
+
+    The output length is capped at max_len_a * |src| + max_len_b tokens.
+    """
+
+    beam_size: int = 5
+    len_alpha: float = 0.6
+    cov_beta: float = 0.1
+    max_len_a: float = 1.5
+    max_len_b: int = 10
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1:
+            raise ValueError(f"search.beam_size must be >= 1, got {self.beam_size}")
+        if self.len_alpha < 0:
+            raise ValueError(f"search.len_alpha must be >= 0, got {self.len_alpha}")
+        if self.cov_beta < 0:
+            raise ValueError(f"search.cov_beta must be >= 0, got {self.cov_beta}")
+        if self.max_len_a < 0 or self.max_len_b < 0 or self.max_len_a + self.max_len_b <= 0:
+            raise ValueError(
+                f"search.max_len_a/max_len_b must be >= 0 and allow at least one token, got "
+                f"{self.max_len_a}/{self.max_len_b}"
+            )

@@ -1,0 +1,140 @@
+"""`train` task: data (prepared if missing) -> SentencePiece -> binarized batches -> Lightning fit."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from nmt.data.datamodule import TranslationDataModule
+from nmt.data.recipes import bible
+from nmt.tasks.config import to_dict
+from nmt.tasks.prepare import bible_source
+from nmt.training.module import TranslationModule
+from nmt.utils.logging import rank_zero_print
+
+
+def ensure_corpus(cfg: DictConfig) -> None:
+    """Run the data recipe when the configured training or validation files are missing."""
+    data = cfg.data
+    needed = [Path(data.train_src), Path(data.train_tgt), Path(data.valid_src), Path(data.valid_tgt)]
+    if all(p.is_file() for p in needed):
+        return
+    if data.recipe != "bible":
+        missing = next(p for p in needed if not p.is_file())
+        raise ValueError(f"{missing}: file not found (data.recipe is {data.recipe!r}, nothing to run)")
+    src = data.bible.src or bible.default_code(data.src_lang, "data.src_lang")
+    tgt = data.bible.tgt or bible.default_code(data.tgt_lang, "data.tgt_lang")
+    result = bible.prepare_pair(
+        bible_source(cfg.corpus),
+        Path(data.dir),
+        src=str(src),
+        tgt=str(tgt),
+        src_lang=data.src_lang,
+        tgt_lang=data.tgt_lang,
+    )
+    if result is not None:
+        rank_zero_print(f"prepared {data.dir}: {result.counts} (Bible {src}->{tgt})")
+
+
+def build_datamodule(cfg: DictConfig) -> TranslationDataModule:
+    data = cfg.data
+    return TranslationDataModule(
+        train_src=data.train_src,
+        train_tgt=data.train_tgt,
+        valid_src=data.valid_src,
+        valid_tgt=data.valid_tgt,
+        src_lang=data.src_lang,
+        tgt_lang=data.tgt_lang,
+        work_dir=data.work_dir,
+        spm=to_dict(data.spm),
+        max_len=data.max_len,
+        max_len_ratio=data.max_len_ratio,
+        batch_tokens=data.batch_tokens,
+        valid_batch_tokens=data.valid_batch_tokens,
+        bucket_size_multiplier=data.bucket_size_multiplier,
+        num_workers=data.num_workers,
+        seed=cfg.seed,
+    )
+
+
+def resume_checkpoint(cfg: DictConfig) -> str | None:
+    """The checkpoint to continue from: `ckpt_path`, or the run dir's last.ckpt with resume."""
+    if cfg.ckpt_path:
+        if not Path(cfg.ckpt_path).is_file():
+            raise ValueError(f"ckpt_path: {cfg.ckpt_path}: file not found")
+        return str(cfg.ckpt_path)
+    if not cfg.resume:
+        return None
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        raise ValueError(f"resume=true but {last} does not exist (no earlier run to continue)")
+    return str(last)
+
+
+def set_threads(cfg: DictConfig) -> None:
+    """One intra-op thread pool per process, sized so processes do not oversubscribe cores."""
+    threads = cfg.threads
+    if threads is None:
+        trainer = cfg.trainer
+        procs = trainer.devices if trainer.accelerator == "cpu" and trainer.devices > 0 else 1
+        threads = max(1, (os.cpu_count() or 1) // procs)
+    torch.set_num_threads(threads)
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Train a model as configured; print `best_checkpoint: PATH` last; return valid BLEU."""
+    set_threads(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    ckpt_path = resume_checkpoint(cfg)
+    ensure_corpus(cfg)
+    datamodule = build_datamodule(cfg)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    module = TranslationModule(
+        model=to_dict(cfg.model),
+        optim=to_dict(cfg.optim),
+        search=to_dict(cfg.val.search),
+        src_vocab_size=datamodule.src_vocab_size,
+        tgt_vocab_size=datamodule.tgt_vocab_size,
+        special_ids=dataclasses.asdict(datamodule.special_ids),
+        val_bleu_sentences=cfg.val.bleu_sentences,
+        train_config=to_dict(cfg),
+    )
+    callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
+    loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    rank_zero_print(f"model: {sum(p.numel() for p in module.parameters()):,} parameters")
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    best, bleu = finish(trainer, module, datamodule)
+    rank_zero_print(f"best_checkpoint: {best}")
+    return bleu
+
+
+def finish(
+    trainer: pl.Trainer, module: TranslationModule, datamodule: TranslationDataModule
+) -> tuple[str, float | None]:
+    """Validate and save the final model; return the best checkpoint and its BLEU.
+
+    Training bounded by time usually stops between validations, so the final weights
+    (often the best: the learning rate has decayed) are validated and saved as
+    `last.ckpt`, and become the best checkpoint when their BLEU beats the best so far.
+    """
+    callback = trainer.checkpoint_callback
+    ckpt_dir = Path(callback.dirpath)
+    metrics: dict[str, Any] = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
+    final_bleu = metrics.get("val/bleu")
+    last = ckpt_dir / "last.ckpt"
+    trainer.save_checkpoint(last)
+    best_score = callback.best_model_score
+    if callback.best_model_path and best_score is not None and (
+        final_bleu is None or float(best_score) >= final_bleu
+    ):
+        return callback.best_model_path, float(best_score)
+    return str(last), final_bleu

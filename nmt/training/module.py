@@ -1,0 +1,192 @@
+"""TranslationModule: the LightningModule around a GNMT `Seq2Seq`."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.callbacks import Timer
+
+from nmt.data.batch import Batch
+from nmt.metrics import corpus_bleu
+from nmt.model.config import Seq2SeqConfig
+from nmt.model.seq2seq import build_model
+from nmt.search import beam_search, greedy_search
+from nmt.search.config import SearchConfig
+from nmt.tokenizer import SpecialIds
+from nmt.training.loss import label_smoothed_nll
+from nmt.training.lr_schedule import build_scheduler
+from nmt.training.optim_config import OptimConfig
+
+CHECKPOINT_KEY = "nmt"
+
+
+class TranslationModule(pl.LightningModule):
+    """Train a GNMT model with label-smoothed cross-entropy and validate by loss and BLEU.
+
+    The network is built here from plain config dicts (saved as hyper-parameters), so
+    `TranslationModule.load_from_checkpoint(path)` needs nothing else.
+
+    Args:
+        model: the `model` config group as a dict (see `Seq2SeqConfig`).
+        optim: the `optim` config group as a dict (see `OptimConfig`).
+        search: the search used for validation BLEU (see `SearchConfig`).
+        src_vocab_size: source vocabulary size.
+        tgt_vocab_size: target vocabulary size.
+        special_ids: {"pad", "unk", "bos", "eos"}.
+        val_bleu_sentences: decode at most this many valid sentences for BLEU (0 = no BLEU).
+        train_config: the resolved training config, stored in checkpoints for reference.
+    """
+
+    def __init__(
+        self,
+        model: dict[str, Any],
+        optim: dict[str, Any],
+        search: dict[str, Any],
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        special_ids: dict[str, int],
+        val_bleu_sentences: int = 500,
+        train_config: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model_config = Seq2SeqConfig.from_dict(model)
+        self.optim_config = OptimConfig(**optim)
+        self.search_config = SearchConfig(**search)
+        self.special = SpecialIds(**special_ids)
+        self.model = build_model(self.model_config, src_vocab_size, tgt_vocab_size, self.special.pad)
+        self.val_bleu_sentences = val_bleu_sentences
+        self._val_sums = torch.zeros(3, dtype=torch.float64)  # loss, nll, tokens
+        self._val_hyps: dict[int, list[int]] = {}
+
+    def forward(self, src: torch.Tensor, src_lengths: torch.Tensor) -> list[list[int]]:
+        """Translate a batch of source ids with the configured search; return target ids."""
+        cfg = self.search_config
+        common = dict(
+            bos_id=self.special.bos,
+            eos_id=self.special.eos,
+            max_len_a=cfg.max_len_a,
+            max_len_b=cfg.max_len_b,
+        )
+        if cfg.beam_size == 1:
+            return greedy_search(self.model, src, src_lengths, **common).best_tokens()
+        hyps = beam_search(
+            self.model,
+            src,
+            src_lengths,
+            beam_size=cfg.beam_size,
+            len_alpha=cfg.len_alpha,
+            cov_beta=cfg.cov_beta,
+            **common,
+        )
+        return hyps.best_tokens()
+
+    def _loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Return (smoothed loss sum, nll sum, number of target tokens)."""
+        logits = self.model(batch.src, batch.src_lengths, batch.tgt_in)  # (B,T,V)
+        mask = batch.tgt_out != self.special.pad  # (B,T)
+        loss, nll = label_smoothed_nll(
+            logits[mask], batch.tgt_out[mask], self.optim_config.label_smoothing
+        )
+        return loss, nll, int(mask.sum())
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        loss, nll, ntokens = self._loss(batch)
+        loss = loss / ntokens
+        size = batch.src.size(0)
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log("train/nll", nll / ntokens, batch_size=size)
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        loss, nll, ntokens = self._loss(batch)
+        self._val_sums += torch.tensor([loss.item(), nll.item(), ntokens], dtype=torch.float64)
+        wanted = batch.indices < self.val_bleu_sentences  # (B,)
+        if bool(wanted.any()):
+            hyps = self(batch.src[wanted], batch.src_lengths[wanted])
+            for index, tokens in zip(batch.indices[wanted].tolist(), hyps, strict=True):
+                self._val_hyps[index] = tokens
+
+    def on_validation_epoch_end(self) -> None:
+        loss, nll, ntokens = self._val_sums.tolist()
+        self._val_sums.zero_()
+        if ntokens == 0:
+            return
+        self.log("val/loss", loss / ntokens, sync_dist=False)
+        self.log("val/ppl", math.exp(min(nll / ntokens, 50.0)), sync_dist=False)
+        if self._val_hyps:
+            self.log("val/bleu", self._valid_bleu(), prog_bar=True, sync_dist=False)
+
+    def _valid_bleu(self) -> float:
+        """Corpus BLEU of the collected hypotheses against the raw valid references."""
+        datamodule = self.trainer.datamodule
+        indices = sorted(self._val_hyps)
+        hyps = datamodule.tgt_tokenizer.decode([self._val_hyps[i] for i in indices])
+        refs = [datamodule.valid_refs[i] for i in indices]
+        self._val_hyps = {}
+        score, _signature = corpus_bleu(hyps, [refs])
+        return float(score)
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        cfg = self.optim_config
+        optimizer = torch.optim.Adam(
+            self.parameters(),
+            lr=cfg.lr,
+            betas=tuple(cfg.betas),
+            eps=cfg.eps,
+            weight_decay=cfg.weight_decay,
+        )
+        scheduler = build_scheduler(optimizer, cfg.schedule_config(), self.training_progress)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},
+        }
+
+    def training_progress(self) -> float:
+        """Fraction of the training budget used: the larger of steps and wall-clock time."""
+        trainer = self._trainer
+        if trainer is None:
+            return 0.0
+        progress = trainer.global_step / trainer.max_steps if trainer.max_steps > 0 else 0.0
+        for callback in trainer.callbacks:
+            if isinstance(callback, Timer):
+                elapsed = callback.time_elapsed("train")
+                remaining = callback.time_remaining("train")
+                if remaining is not None and elapsed + remaining > 0:
+                    progress = max(progress, elapsed / (elapsed + remaining))
+        return min(progress, 1.0)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Embed tokenizers, languages and RNG states so the checkpoint stands alone."""
+        datamodule = self.trainer.datamodule
+        checkpoint[CHECKPOINT_KEY] = {
+            "src_spm": datamodule.src_tokenizer.model_bytes,
+            "tgt_spm": datamodule.tgt_tokenizer.model_bytes,
+            "src_lang": datamodule.src_lang,
+            "tgt_lang": datamodule.tgt_lang,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": _numpy_state(),
+                "python": random.getstate(),
+            },
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the RNG states so a resumed run draws the same dropout masks."""
+        rng = checkpoint.get(CHECKPOINT_KEY, {}).get("rng")
+        if rng is not None:
+            torch.set_rng_state(rng["torch"])
+            kind, keys, pos, has_gauss, cached = rng["numpy"]
+            np.random.set_state((kind, keys.numpy(), pos, has_gauss, cached))
+            random.setstate(rng["python"])
+
+
+def _numpy_state() -> tuple[str, torch.Tensor, int, int, float]:
+    """NumPy's global RNG state with its key array as a tensor (loadable with weights_only)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return kind, torch.from_numpy(keys.copy()), int(pos), int(has_gauss), float(cached)

@@ -1,0 +1,224 @@
+"""Translator: text in, text out, from a self-contained checkpoint (no Hydra, no Trainer)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nmt.model.config import Seq2SeqConfig
+from nmt.model.quantize import quantize_int8
+from nmt.model.seq2seq import Seq2Seq, build_model
+from nmt.search import Hypotheses, beam_search, greedy_search
+from nmt.search.config import SearchConfig
+from nmt.tokenizer import SpecialIds, SpmTokenizer
+
+CHECKPOINT_KEY = "nmt"  # the section TranslationModule.on_save_checkpoint writes
+
+
+@dataclass
+class Translation:
+    """One input line's result: the best text, and the n-best list when asked."""
+
+    text: str
+    src_pieces: list[str]
+    nbest: list[tuple[str, float]]
+    tgt_pieces: list[str]
+    attn: torch.Tensor | None  # (len(tgt_pieces), len(src_pieces)) when alignments are asked
+    truncated: bool
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint file on the CPU, with a one-line error for bad paths or contents."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"ckpt: {path}: file not found")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for truncated or foreign files
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"ckpt: {path}: not a readable checkpoint ({reason})") from None
+    if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint:
+        raise ValueError(f"ckpt: {path}: not an nmt checkpoint (no tokenizer/model section)")
+    return checkpoint
+
+
+def model_from_checkpoint(checkpoint: dict[str, Any]) -> tuple[Seq2Seq, SpecialIds]:
+    """Rebuild the network from the hyper-parameters and load its weights."""
+    hparams = checkpoint["hyper_parameters"]
+    special = SpecialIds(**hparams["special_ids"])
+    config = Seq2SeqConfig.from_dict(hparams["model"])
+    model = build_model(config, hparams["src_vocab_size"], hparams["tgt_vocab_size"], special.pad)
+    prefix = "model."
+    weights = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    model.load_state_dict(weights)
+    return model.eval(), special
+
+
+class Translator:
+    """Translate lists of lines with a trained model.
+
+    Args:
+        model: the network (eval mode).
+        src_tokenizer: SentencePiece model of the source side.
+        tgt_tokenizer: SentencePiece model of the target side (may be the same object).
+        special: special token ids.
+        src_lang: source language code.
+        tgt_lang: target language code.
+        max_src_tokens: longer inputs are truncated to this many pieces (and reported).
+    """
+
+    def __init__(
+        self,
+        model: Seq2Seq,
+        src_tokenizer: SpmTokenizer,
+        tgt_tokenizer: SpmTokenizer,
+        special: SpecialIds,
+        *,
+        src_lang: str,
+        tgt_lang: str,
+        max_src_tokens: int = 250,
+    ) -> None:
+        self.model = model
+        self.src_tokenizer = src_tokenizer
+        self.tgt_tokenizer = tgt_tokenizer
+        self.special = special
+        self.src_lang = src_lang
+        self.tgt_lang = tgt_lang
+        self.max_src_tokens = max_src_tokens
+        self.device = next(model.parameters()).device
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, *, device: str = "cpu", quantize: str | None = None, **kwargs: Any
+    ) -> Translator:
+        """Rebuild model and tokenizers from a checkpoint; `quantize="int8"` for CPU int8."""
+        checkpoint = load_checkpoint(path)
+        model, special = model_from_checkpoint(checkpoint)
+        if quantize not in (None, "int8"):
+            raise ValueError(f"quantize must be null or int8, got {quantize!r}")
+        if quantize == "int8":
+            if device != "cpu":
+                raise ValueError("quantize=int8 runs on the CPU only (set device=cpu)")
+            model = quantize_int8(model)
+        model = model.to(device)
+        section = checkpoint[CHECKPOINT_KEY]
+        src_tok = SpmTokenizer.from_bytes(section["src_spm"])
+        same = section["tgt_spm"] == section["src_spm"]
+        tgt_tok = src_tok if same else SpmTokenizer.from_bytes(section["tgt_spm"])
+        return cls(
+            model,
+            src_tok,
+            tgt_tok,
+            special,
+            src_lang=section["src_lang"],
+            tgt_lang=section["tgt_lang"],
+            **kwargs,
+        )
+
+    def translate(
+        self,
+        lines: list[str],
+        search: SearchConfig,
+        *,
+        batch_tokens: int = 4000,
+        nbest: int = 1,
+        return_attn: bool = False,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Translation]:
+        """Translate every line; the result has exactly one entry per line, in order.
+
+        Lines that encode to no piece (empty or whitespace-only) give "" without decoding.
+
+        Args:
+            lines: input sentences (one per line, no "\\n" inside).
+            search: beam size, GNMT penalties and length limit.
+            batch_tokens: budget per batch in padded source tokens times beam size.
+            nbest: candidates to keep per line (<= beam size).
+            return_attn: keep each best hypothesis' attention matrix.
+            progress: called with the number of lines finished after each batch.
+        """
+        if nbest > search.beam_size:
+            raise ValueError(f"nbest={nbest} exceeds search.beam_size={search.beam_size}")
+        ids = self.src_tokenizer.encode(lines)
+        truncated = [len(x) > self.max_src_tokens for x in ids]
+        ids = [x[: self.max_src_tokens] for x in ids]
+        results: list[Translation | None] = [None] * len(lines)
+        for index in (i for i, x in enumerate(ids) if not x):
+            results[index] = Translation("", [], [("", 0.0)] * nbest, [], None, truncated[index])
+        for batch in length_sorted_batches(ids, batch_tokens // search.beam_size):
+            hyps = self._search(batch, ids, search, nbest, return_attn)
+            for index, cands in zip(batch, hyps.nbest, strict=True):
+                results[index] = self._translation(ids[index], cands, nbest, truncated[index])
+            if progress is not None:
+                progress(len(batch))
+        assert all(r is not None for r in results)
+        return results  # type: ignore[return-value]
+
+    @torch.inference_mode()
+    def _search(
+        self, batch: list[int], ids: list[list[int]], search: SearchConfig, nbest: int, attn: bool
+    ) -> Hypotheses:
+        lengths = torch.tensor([len(ids[i]) for i in batch])
+        src = torch.full((len(batch), int(lengths.max())), self.special.pad, dtype=torch.long)
+        for row, index in enumerate(batch):
+            src[row, : lengths[row]] = torch.tensor(ids[index])
+        src, lengths = src.to(self.device), lengths.to(self.device)
+        common = dict(
+            bos_id=self.special.bos,
+            eos_id=self.special.eos,
+            max_len_a=search.max_len_a,
+            max_len_b=search.max_len_b,
+            return_attn=attn,
+        )
+        if search.beam_size == 1:
+            return greedy_search(self.model, src, lengths, **common)
+        return beam_search(
+            self.model,
+            src,
+            lengths,
+            beam_size=search.beam_size,
+            len_alpha=search.len_alpha,
+            cov_beta=search.cov_beta,
+            nbest=nbest,
+            **common,
+        )
+
+    def _translation(self, src_ids: list[int], cands: list, nbest: int, truncated: bool) -> Translation:
+        texts = [one_line(t) for t in self.tgt_tokenizer.decode([c.tokens for c in cands])]
+        best = cands[0]
+        return Translation(
+            text=texts[0],
+            src_pieces=self.src_tokenizer.id_to_pieces(src_ids),
+            nbest=[(t, c.score) for t, c in zip(texts, cands, strict=True)][:nbest],
+            tgt_pieces=self.tgt_tokenizer.id_to_pieces(best.tokens),
+            attn=best.attn,
+            truncated=truncated,
+        )
+
+
+def one_line(text: str) -> str:
+    """Keep a translation on one output line: a decoded "\\n" would split it."""
+    return text.replace("\n", " ")
+
+
+def length_sorted_batches(ids: list[list[int]], budget: int) -> Iterator[list[int]]:
+    """Yield batches of line indices sorted by length, each within `budget` padded tokens.
+
+    Empty inputs are skipped (the caller fills them). A line longer than the budget gets
+    a batch of its own.
+    """
+    order = sorted((i for i, x in enumerate(ids) if x), key=lambda i: len(ids[i]), reverse=True)
+    batch: list[int] = []
+    for index in order:
+        longest = len(ids[batch[0]]) if batch else len(ids[index])
+        if batch and (len(batch) + 1) * longest > max(budget, 1):
+            yield batch
+            batch = []
+        batch.append(index)
+    if batch:
+        yield batch
+
