@@ -53,7 +53,9 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> tuple[Seq2Seq, SpecialI
     config = Seq2SeqConfig.from_dict(hparams["model"])
     model = build_model(config, hparams["src_vocab_size"], hparams["tgt_vocab_size"], special.pad)
     prefix = "model."
-    weights = {k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+    weights = {
+        k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
+    }
     model.load_state_dict(weights)
     return model.eval(), special
 
@@ -147,8 +149,11 @@ class Translator:
         truncated = [len(x) > self.max_src_tokens for x in ids]
         ids = [x[: self.max_src_tokens] for x in ids]
         results: list[Translation | None] = [None] * len(lines)
-        for index in (i for i, x in enumerate(ids) if not x):
+        empty = [i for i, x in enumerate(ids) if not x]
+        for index in empty:
             results[index] = Translation("", [], [("", 0.0)] * nbest, [], None, truncated[index])
+        if progress is not None and empty:
+            progress(len(empty))
         for batch in length_sorted_batches(ids, batch_tokens // search.beam_size):
             hyps = self._search(batch, ids, search, nbest, return_attn)
             for index, cands in zip(batch, hyps.nbest, strict=True):
@@ -187,7 +192,9 @@ class Translator:
             **common,
         )
 
-    def _translation(self, src_ids: list[int], cands: list, nbest: int, truncated: bool) -> Translation:
+    def _translation(
+        self, src_ids: list[int], cands: list, nbest: int, truncated: bool
+    ) -> Translation:
         texts = [one_line(t) for t in self.tgt_tokenizer.decode([c.tokens for c in cands])]
         best = cands[0]
         return Translation(
@@ -221,4 +228,3 @@ def length_sorted_batches(ids: list[list[int]], budget: int) -> Iterator[list[in
         batch.append(index)
     if batch:
         yield batch
-

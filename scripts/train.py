@@ -1,4 +1,4 @@
-"""Hydra entry point: see conf/train.yaml and the README. Same as the `nmt-train` console script."""
+"""Hydra entry point (conf/train.yaml); the `nmt-train` console script is the same."""
 
 from nmt.cli import train
 

@@ -1,4 +1,4 @@
-"""Hydra entry point: see conf/translate.yaml and the README. Same as the `nmt-translate` console script."""
+"""Hydra entry point (conf/translate.yaml); the `nmt-translate` console script is the same."""
 
 from nmt.cli import translate
 

@@ -98,5 +98,7 @@ class Seq2SeqConfig:
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown model config key(s): {', '.join('model.' + k for k in unknown)}")
+            raise ValueError(
+                f"unknown model config key(s): {', '.join('model.' + k for k in unknown)}"
+            )
         return cls(**values)

@@ -12,7 +12,6 @@ ROOT_DIR = Path(__file__).resolve().parents[2]
 CONF_DIR = ROOT_DIR / "conf"
 
 
-
 def run_dir(base: str, resume: bool) -> str:
     """A new timestamped run directory under `base`, or with `resume` the latest one there
     that holds checkpoints/last.ckpt (a new one when there is none: the task then says so)."""

@@ -45,4 +45,5 @@ def prepare(cfg: DictConfig) -> None:
         print(f"{out_dir}: already prepared (corpus.overwrite=true to rewrite)")
         return
     counts = " / ".join(f"{name} {n:,}" for name, n in result.counts.items())
-    print(f"{out_dir}: {counts} pairs ({src}->{tgt}); skipped {result.skipped_empty} with an empty side")
+    skipped = result.skipped_empty
+    print(f"{out_dir}: {counts} pairs ({src}->{tgt}); skipped {skipped} with an empty side")

@@ -1,4 +1,4 @@
-"""`train` task: data (prepared if missing) -> SentencePiece -> binarized batches -> Lightning fit."""
+"""`train` task: corpus (prepared if missing) -> SentencePiece -> binarized batches -> fit."""
 
 from __future__ import annotations
 
@@ -23,12 +23,19 @@ from nmt.utils.logging import rank_zero_print
 def ensure_corpus(cfg: DictConfig) -> None:
     """Run the data recipe when the configured training or validation files are missing."""
     data = cfg.data
-    needed = [Path(data.train_src), Path(data.train_tgt), Path(data.valid_src), Path(data.valid_tgt)]
+    needed = [
+        Path(data.train_src),
+        Path(data.train_tgt),
+        Path(data.valid_src),
+        Path(data.valid_tgt),
+    ]
     if all(p.is_file() for p in needed):
         return
     if data.recipe != "bible":
         missing = next(p for p in needed if not p.is_file())
-        raise ValueError(f"{missing}: file not found (data.recipe is {data.recipe!r}, nothing to run)")
+        raise ValueError(
+            f"{missing}: file not found (data.recipe is {data.recipe!r}, nothing to run)"
+        )
     src = data.bible.src or bible.default_code(data.src_lang, "data.src_lang")
     tgt = data.bible.tgt or bible.default_code(data.tgt_lang, "data.tgt_lang")
     result = bible.prepare_pair(
@@ -58,7 +65,6 @@ def build_datamodule(cfg: DictConfig) -> TranslationDataModule:
         max_len_ratio=data.max_len_ratio,
         batch_tokens=data.batch_tokens,
         valid_batch_tokens=data.valid_batch_tokens,
-        bucket_size_multiplier=data.bucket_size_multiplier,
         num_workers=data.num_workers,
         seed=cfg.seed,
     )
@@ -133,8 +139,10 @@ def finish(
     last = ckpt_dir / "last.ckpt"
     trainer.save_checkpoint(last)
     best_score = callback.best_model_score
-    if callback.best_model_path and best_score is not None and (
-        final_bleu is None or float(best_score) >= final_bleu
+    if (
+        callback.best_model_path
+        and best_score is not None
+        and (final_bleu is None or float(best_score) >= final_bleu)
     ):
         return callback.best_model_path, float(best_score)
     return str(last), final_bleu

@@ -1,4 +1,4 @@
-"""`translate` task: a file or stdin through a checkpoint, exactly one output line per input line."""
+"""`translate` task: a file or stdin through a checkpoint, one output line per input line."""
 
 from __future__ import annotations
 
@@ -86,7 +86,11 @@ def translate(cfg: DictConfig) -> None:
         plot_dir = Path(cfg.plot.dir or Path(cfg.paths.output_dir) / "plots")
         for index in cfg.plot.lines:
             if not 0 <= index < len(results):
-                raise ValueError(f"plot.lines: {index} is not an input line (0..{len(results) - 1})")
+                raise ValueError(
+                    f"plot.lines: {index} is not an input line (0..{len(results) - 1})"
+                )
             result = results[index]
-            plot_attention(result.attn, result.src_pieces, result.tgt_pieces, plot_dir / f"line{index}.png")
+            plot_attention(
+                result.attn, result.src_pieces, result.tgt_pieces, plot_dir / f"line{index}.png"
+            )
         print(f"attention plots: {plot_dir}", file=sys.stderr)

@@ -33,7 +33,12 @@ class TokenThroughput(pl.Callback):
             self._tokens = 0
 
     def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, *args: Any
+        self,
+        trainer: pl.Trainer,
+        pl_module: pl.LightningModule,
+        outputs: Any,
+        batch: Any,
+        *args: Any,
     ) -> None:
         self._steps += 1
         if self._start is None:
@@ -56,5 +61,7 @@ class BestCheckpointReport(pl.Callback):
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         callback = trainer.checkpoint_callback
         if callback is not None and callback.best_model_path:
-            rank_zero_info(f"best checkpoint (val/bleu {callback.best_model_score}): "
-                           f"{callback.best_model_path}")
+            rank_zero_info(
+                f"best checkpoint (val/bleu {callback.best_model_score}): "
+                f"{callback.best_model_path}"
+            )

@@ -59,7 +59,9 @@ class TranslationModule(pl.LightningModule):
         self.optim_config = OptimConfig(**optim)
         self.search_config = SearchConfig(**search)
         self.special = SpecialIds(**special_ids)
-        self.model = build_model(self.model_config, src_vocab_size, tgt_vocab_size, self.special.pad)
+        self.model = build_model(
+            self.model_config, src_vocab_size, tgt_vocab_size, self.special.pad
+        )
         self.val_bleu_sentences = val_bleu_sentences
         self._val_sums = torch.zeros(3, dtype=torch.float64)  # loss, nll, tokens
         self._val_hyps: dict[int, list[int]] = {}
@@ -130,7 +132,7 @@ class TranslationModule(pl.LightningModule):
         refs = [datamodule.valid_refs[i] for i in indices]
         self._val_hyps = {}
         score, _signature = corpus_bleu(hyps, [refs])
-        return float(score)
+        return float(score.score)
 
     def configure_optimizers(self) -> dict[str, Any]:
         cfg = self.optim_config

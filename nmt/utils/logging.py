@@ -8,10 +8,7 @@ import sys
 
 def is_rank_zero() -> bool:
     """True unless the environment names this process a non-zero rank (DDP, SLURM, torchrun)."""
-    for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
-        if os.environ.get(key, "0") != "0":
-            return False
-    return True
+    return all(os.environ.get(key, "0") == "0" for key in ("RANK", "LOCAL_RANK", "SLURM_PROCID"))
 
 
 def rank_zero_print(message: str) -> None:

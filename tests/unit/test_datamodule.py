@@ -1,0 +1,205 @@
+"""TranslationDataModule end to end on a tiny corpus, including resume through Lightning."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from data_helpers import write_corpus
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+import nmt.data.datamodule as datamodule_module
+from nmt.data.batch import Batch
+from nmt.data.datamodule import TranslationDataModule
+from nmt.tokenizer import SpecialIds, SpmTokenizer
+
+SPM = {"joint": True, "vocab_size": 60, "user_defined_symbols": ["<2en>"]}
+
+
+@pytest.fixture
+def files(tmp_path):
+    train = write_corpus(tmp_path / "text", count=300, seed=5, name="train")
+    valid = write_corpus(tmp_path / "text", count=40, seed=50, name="valid")
+    return {"train": train, "valid": valid, "work": tmp_path / "work"}
+
+
+def make_dm(files, **overrides):
+    args = {
+        "train_src": files["train"][0],
+        "train_tgt": files["train"][1],
+        "valid_src": files["valid"][0],
+        "valid_tgt": files["valid"][1],
+        "work_dir": files["work"],
+        "spm": SPM,
+        "max_len": 15,
+        "max_len_ratio": 2.0,
+        "batch_tokens": 120,
+        "valid_batch_tokens": 200,
+        "num_workers": 0,
+        "seed": 7,
+    }
+    return TranslationDataModule(**{**args, **overrides})
+
+
+def ready(files, **overrides):
+    dm = make_dm(files, **overrides)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def indices(loader):
+    return [batch.indices.tolist() for batch in loader]
+
+
+def test_end_to_end(files):
+    dm = ready(files)
+    assert dm.src_tokenizer is dm.tgt_tokenizer
+    assert dm.src_vocab_size == dm.tgt_vocab_size == dm.src_tokenizer.vocab_size
+    assert dm.special_ids == SpecialIds()
+    assert dm.src_tokenizer.piece_to_id("<2en>") > 3
+    train_lines = files["train"][0].read_text(encoding="utf-8").splitlines()
+    batches = list(dm.train_dataloader())
+    assert all(isinstance(b, Batch) for b in batches)
+    seen = sorted(i for b in batches for i in b.indices.tolist())
+    assert seen == dm.train_dataset.line_numbers.tolist()
+    assert 0 < len(seen) < len(train_lines)  # max_len_ratio=2 removes some pairs
+    # A batch decodes back to its source lines.
+    first = batches[0]
+    rows = [row[:n].tolist() for row, n in zip(first.src, first.src_lengths, strict=True)]
+    assert dm.src_tokenizer.decode(rows) == [train_lines[i] for i in first.indices.tolist()]
+    valid_lines = files["valid"][1].read_text(encoding="utf-8").splitlines()
+    assert dm.valid_refs == valid_lines
+    assert dm.valid_src_lines == files["valid"][0].read_text(encoding="utf-8").splitlines()
+    valid_seen = sorted(i for b in dm.val_dataloader() for i in b.indices.tolist())
+    assert valid_seen == list(range(len(valid_lines)))  # unfiltered
+
+
+def test_models_and_arrays_are_reused(files, monkeypatch):
+    ready(files)
+    model_files = sorted((files["work"] / "spm").iterdir())
+    assert [p.suffix for p in model_files] == [".model"]
+
+    def fail(*args, **kwargs):
+        raise AssertionError("retrained or re-encoded")
+
+    monkeypatch.setattr(SpmTokenizer, "train", fail)
+    monkeypatch.setattr(datamodule_module, "binarize", _no_encoding(datamodule_module.binarize))
+    again = ready(files)
+    assert sorted((files["work"] / "spm").iterdir()) == model_files
+    assert len(again.train_dataset) > 0
+
+
+def _no_encoding(binarize):
+    def wrapped(*args, **kwargs):
+        import nmt.data.binarize as binarize_module
+
+        original = binarize_module._encode_corpus
+        binarize_module._encode_corpus = None  # calling it would raise TypeError
+        try:
+            return binarize(*args, **kwargs)
+        finally:
+            binarize_module._encode_corpus = original
+
+    return wrapped
+
+
+def test_separate_models(files):
+    dm = ready(files, spm={"joint": False, "vocab_size": 40})
+    assert dm.src_tokenizer is not dm.tgt_tokenizer
+    assert dm.src_tokenizer.model_bytes != dm.tgt_tokenizer.model_bytes
+    assert len(list((files["work"] / "spm").iterdir())) == 2
+    assert dm.tgt_tokenizer.encode(["the house"]) != dm.src_tokenizer.encode(["the house"])
+
+
+def test_config_errors_name_the_key(files):
+    with pytest.raises(ValueError, match="data.spm"):
+        make_dm(files, spm={"vocab_size": 60, "vocab": 1})
+    with pytest.raises(ValueError, match="data.spm.vocab_size"):
+        make_dm(files, spm={"joint": True})
+    with pytest.raises(ValueError, match="data.max_len"):
+        ready(files, max_len=0)
+
+
+def test_sharding_follows_the_trainer(files):
+    dm = ready(files)
+    alone = indices(dm.train_dataloader())
+    shards = []
+    for rank in (0, 1):
+        dm.trainer = SimpleNamespace(world_size=2, global_rank=rank)
+        shards.append(indices(dm.train_dataloader()))
+    assert len(shards[0]) == len(shards[1]) == (len(alone) + 1) // 2
+    assert [b for pair in zip(*shards, strict=True) for b in pair][: len(alone)] == alone
+
+
+def test_state_dict_counts_consumed_batches(files):
+    dm = ready(files)
+    trainer = SimpleNamespace(world_size=1, global_rank=0, training=True, current_epoch=0)
+    dm.trainer = trainer
+    expected = indices(dm.train_dataloader())
+    loader = iter(dm.train_dataloader())
+    for _ in range(3):
+        dm.on_before_batch_transfer(next(loader), 0)
+    next(loader)  # prefetched but never consumed
+    state = dm.state_dict()
+    assert state == {"train_sampler": {"epoch": 0, "position": 3, "seed": 7}}
+    resumed = ready(files)
+    resumed.load_state_dict(state)
+    assert indices(resumed.train_dataloader()) == expected[3:]
+
+
+class Recorder(pl.LightningModule):
+    """Records the example indices of every training batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+        self.seen: list[list[int]] = []
+
+    def training_step(self, batch, batch_idx):
+        self.seen.append(batch.indices.tolist())
+        return (self.weight * batch.src.float().mean()).sum()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def fit(files, tmp_path, ckpt_path=None, **trainer_args):
+    model = Recorder()
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing="callbacks" in trainer_args,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        use_distributed_sampler=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+        **trainer_args,
+    )
+    trainer.fit(model, datamodule=make_dm(files), ckpt_path=ckpt_path)
+    return model, trainer
+
+
+def test_lightning_resume_continues_at_the_next_batch(files, tmp_path):
+    reference, _ = fit(files, tmp_path, max_epochs=2)
+    per_epoch = len(reference.seen) // 2
+    assert reference.seen[:per_epoch] != reference.seen[per_epoch:]  # epochs reshuffled
+    stop = per_epoch + 2  # a checkpoint in the middle of the second epoch
+    saver = ModelCheckpoint(tmp_path / "ckpt", "{step}", every_n_train_steps=stop, save_top_k=-1)
+    first, _ = fit(files, tmp_path, max_steps=stop + 3, callbacks=[saver])  # then "killed"
+    assert first.seen == reference.seen[: stop + 3]
+    second, _ = fit(
+        files, tmp_path, ckpt_path=tmp_path / "ckpt" / f"step={stop}.ckpt", max_epochs=2
+    )
+    assert second.seen == reference.seen[stop:]
+
+
+def test_worker_processes_give_the_same_batches(files):
+    expected = indices(ready(files).train_dataloader())
+    dm = ready(files, num_workers=2)
+    loader = dm.train_dataloader()
+    assert loader.persistent_workers
+    assert indices(loader) == expected
