@@ -1,0 +1,138 @@
+"""Training end to end on the committed sample: smoke run, clipping, exact resume, DDP on CPU."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import pytorch_lightning as pl
+import torch
+
+from nmt.tasks.config import ROOT_DIR
+from nmt.tasks.train import train
+from tests.conftest import compose_config
+
+
+def run_script(*args: str, tmp: Path) -> subprocess.CompletedProcess:
+    cmd = [
+        sys.executable,
+        str(ROOT_DIR / "scripts" / "train.py"),
+        f"paths.data_dir={tmp / 'data'}",
+        f"paths.log_dir={tmp / 'logs'}",
+        *args,
+    ]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+
+
+def test_smoke_run_prints_best_checkpoint_last(tmp_path):
+    result = run_script("experiment=smoke", tmp=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("best_checkpoint: ")
+    ckpt = Path(last.split(": ", 1)[1])
+    assert ckpt.is_file() and ckpt.is_relative_to(tmp_path / "logs" / "train" / "smoke")
+    assert (ckpt.parent / "last.ckpt").is_file()
+    assert list(ckpt.parent.parent.glob("csv/metrics.csv")), "CSV logger wrote nothing"
+    assert list(ckpt.parent.parent.glob("tensorboard/events.out.tfevents.*"))
+
+
+def test_missing_training_file_is_one_line_error(tmp_path):
+    missing = tmp_path / "nope.de"
+    sample = ROOT_DIR / "data" / "sample"
+    result = run_script(
+        "experiment=smoke",
+        "data=text",
+        "model=tiny",
+        f"data.train_src={missing}",
+        f"data.train_tgt={sample / 'train.en'}",
+        f"data.valid_src={sample / 'valid.de'}",
+        f"data.valid_tgt={sample / 'valid.en'}",
+        tmp=tmp_path,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == f"error: {missing}: file not found"
+
+
+class GradNormProbe(pl.Callback):
+    """Record the gradient norm before clipping and inside optimizer.step (after clipping)."""
+
+    def __init__(self) -> None:
+        self.before: list[float] = []
+        self.at_step: list[float] = []
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        def hook(optimizer, args, kwargs):
+            self.at_step.append(float(grad_norm(pl_module)))
+
+        trainer.optimizers[0].register_step_pre_hook(hook)
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        self.before.append(float(grad_norm(pl_module)))
+
+
+def grad_norm(module: torch.nn.Module) -> torch.Tensor:
+    grads = [p.grad.detach().flatten() for p in module.parameters() if p.grad is not None]
+    return torch.cat(grads).norm()
+
+
+def test_gradient_clipping_is_applied(tmp_path, monkeypatch):
+    clip = 0.05
+    cfg = compose_config(
+        "train",
+        tmp_path,
+        ["experiment=smoke", "trainer.max_steps=3", f"optim.grad_clip={clip}"],
+    )
+    probe = GradNormProbe()
+    original = pl.Trainer.__init__
+
+    def with_probe(self, *args, callbacks=(), **kwargs):
+        original(self, *args, callbacks=[*callbacks, probe], **kwargs)
+
+    monkeypatch.setattr(pl.Trainer, "__init__", with_probe)
+    train(cfg)
+    assert len(probe.before) == len(probe.at_step) == 3
+    assert all(b > clip * 2 for b in probe.before), probe.before  # clipping had work to do
+    assert all(a == pytest.approx(clip, rel=1e-4) for a in probe.at_step), probe.at_step
+
+
+def final_weights(root: Path) -> dict[str, torch.Tensor]:
+    return torch.load(root / "out" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+
+
+def test_resume_equals_uninterrupted_run(tmp_path):
+    common = [
+        "experiment=smoke",
+        "trainer.val_check_interval=6",
+        "model.encoder.dropout=0.3",
+        "model.decoder.dropout=0.3",
+    ]
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    train(compose_config("train", straight, [*common, "trainer.max_steps=12"]))
+    train(compose_config("train", split, [*common, "trainer.max_steps=6"]))
+    halfway = final_weights(split)
+    train(compose_config("train", split, [*common, "trainer.max_steps=12", "resume=true"]))
+    expected, resumed = final_weights(straight), final_weights(split)
+    assert expected.keys() == resumed.keys()
+    moved = max((resumed[k] - halfway[k]).abs().max().item() for k in expected)
+    assert moved > 1e-4, "the resumed run did not train"
+    for key in expected:
+        torch.testing.assert_close(resumed[key], expected[key], rtol=0, atol=1e-6, msg=key)
+
+
+@pytest.mark.slow
+def test_ddp_cpu_two_processes(tmp_path):
+    result = run_script(
+        "experiment=smoke",
+        "trainer=ddp_cpu",
+        "trainer.max_steps=6",
+        "trainer.val_check_interval=3",
+        tmp=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1].startswith("best_checkpoint: ")
+    assert sum(line.startswith("best_checkpoint: ") for line in lines) == 1
+    ckpt = torch.load(lines[-1].split(": ", 1)[1], weights_only=True)
+    assert ckpt["global_step"] == 6

@@ -1,0 +1,168 @@
+"""translate: one output line per input line, in order, whatever the input; n-best, alignments,
+plots, int8, error messages. Uses the session's tiny trained checkpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import sacrebleu
+
+from nmt.data.corpus import read_lines, split_lines
+from nmt.search.config import SearchConfig
+from nmt.tasks.config import ROOT_DIR
+from nmt.translator import Translator
+
+NASTY = [
+    "Im Anfang schuf Gott die Himmel und die Erde.",
+    "",
+    "   \t ",
+    "Und Gott sprach:\r Es werde Licht!",
+    "Zeile mit\u2028Zeilentrenner und\u0085NEL und\u2029Absatz",
+    "Emoji 😀🙏 und Kombinationen 👩‍👩‍👧",
+    "שלום עולם مرحبا بالعالم",
+    "中文字符和日本語のテキスト",
+    "vertikal\x0bTab\x0cFormfeed\x1cFS\x1dGS\x1eRS",
+    " ".join(["und Gott sah das Licht, dass es gut war"] * 40),
+    "Und es ward Abend und es ward Morgen: ein Tag.",
+]
+SCRIPT = str(ROOT_DIR / "scripts" / "translate.py")
+
+
+def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, SCRIPT, *args], input=stdin, capture_output=True, timeout=300, check=False
+    )
+
+
+def write_nasty(path) -> None:
+    path.write_bytes("".join(line + "\n" for line in NASTY).encode("utf-8"))
+
+
+def test_nasty_file_keeps_every_line_in_order(tiny_checkpoint, tmp_path):
+    src, out = tmp_path / "in.txt", tmp_path / "out.txt"
+    write_nasty(src)
+    result = run(f"ckpt={tiny_checkpoint}", f"input={src}", f"output={out}", "max_src_tokens=30")
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    hyps = read_lines(out, allow_empty=True)
+    assert len(hyps) == len(NASTY)
+    assert hyps[1] == "" and hyps[2] == ""
+    assert b"1 input line(s) longer than max_src_tokens=30" in result.stderr
+    # Order: each output equals the translation of its input line alone.
+    translator = Translator.from_checkpoint(tiny_checkpoint, max_src_tokens=30)
+    search = SearchConfig()
+    for line, hyp in zip(NASTY, hyps, strict=True):
+        assert translator.translate([line], search)[0].text == hyp
+
+
+def test_stdin_to_stdout_equals_file_mode(tiny_checkpoint, tmp_path):
+    src, out = tmp_path / "in.txt", tmp_path / "out.txt"
+    write_nasty(src)
+    assert run(f"ckpt={tiny_checkpoint}", f"input={src}", f"output={out}").returncode == 0
+    result = run(f"ckpt={tiny_checkpoint}", stdin=src.read_bytes())
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert split_lines(result.stdout.decode("utf-8")) == read_lines(out, allow_empty=True)
+
+
+def test_empty_input_gives_empty_output(tiny_checkpoint, tmp_path):
+    src, out = tmp_path / "in.txt", tmp_path / "out.txt"
+    src.write_bytes(b"")
+    assert run(f"ckpt={tiny_checkpoint}", f"input={src}", f"output={out}").returncode == 0
+    assert out.read_bytes() == b""
+
+
+def test_nbest_alignment_and_plot(tiny_checkpoint, tmp_path):
+    src, out, plots = tmp_path / "in.txt", tmp_path / "out.tsv", tmp_path / "plots"
+    src.write_text("Im Anfang schuf Gott die Himmel und die Erde.\n\nUnd Gott sprach.\n")
+    result = run(
+        f"ckpt={tiny_checkpoint}",
+        f"input={src}",
+        f"output={out}",
+        "nbest=3",
+        "align=true",
+        "plot.lines=[0]",
+        f"plot.dir={plots}",
+    )
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    rows = [line.split("\t") for line in read_lines(out)]
+    assert [(int(r[0]), int(r[1])) for r in rows] == [(i, k) for i in range(3) for k in range(3)]
+    for line in (0, 2):
+        scores = [float(r[2]) for r in rows if int(r[0]) == line]
+        assert scores == sorted(scores, reverse=True)
+    alignments = read_lines(f"{out}.align", allow_empty=True)
+    assert len(alignments) == 3 and alignments[1] == ""
+    for pair in alignments[0].split():
+        src_index, tgt_index = map(int, pair.split("-"))
+        assert 0 <= src_index < 20 and tgt_index >= 0
+    assert (plots / "line0.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_int8_bleu_close_to_fp32(tiny_checkpoint):
+    sample = ROOT_DIR / "data" / "sample"
+    src, refs = read_lines(sample / "test.de"), read_lines(sample / "test.en")
+    search = SearchConfig()
+    fp32 = Translator.from_checkpoint(tiny_checkpoint).translate(src, search)
+    int8 = Translator.from_checkpoint(tiny_checkpoint, quantize="int8").translate(src, search)
+    bleu32 = sacrebleu.corpus_bleu([t.text for t in fp32], [refs]).score
+    bleu8 = sacrebleu.corpus_bleu([t.text for t in int8], [refs]).score
+    assert abs(bleu32 - bleu8) <= 1.0, (bleu32, bleu8)
+
+
+@pytest.mark.parametrize("content", [None, b"not a checkpoint", b"PK\x03\x04garbage"])
+def test_bad_checkpoint_is_one_line_error(tmp_path, content):
+    ckpt = tmp_path / "model.ckpt"
+    if content is not None:
+        ckpt.write_bytes(content)
+    src = tmp_path / "in.txt"
+    src.write_text("Hallo\n")
+    result = run(f"ckpt={ckpt}", f"input={src}", f"output={tmp_path / 'out.txt'}")
+    assert result.returncode != 0
+    last = result.stderr.decode().strip().splitlines()[-1]
+    assert last.startswith(f"error: ckpt: {ckpt}: ")
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_bad_utf8_input_names_the_line(tiny_checkpoint, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_bytes(b"gut\nauch gut\nschlecht \xff\n")
+    result = run(f"ckpt={tiny_checkpoint}", f"input={src}", f"output={tmp_path / 'o.txt'}")
+    assert result.returncode != 0
+    assert f"{src}: line 3: not valid UTF-8" in result.stderr.decode()
+
+
+def test_average_of_identical_checkpoints_is_the_same_model(tiny_checkpoint, tmp_path):
+    import torch
+
+    out = tmp_path / "avg.ckpt"
+    script = str(ROOT_DIR / "scripts" / "average_checkpoints.py")
+    cmd = [sys.executable, script, f"ckpts=[{tiny_checkpoint},{tiny_checkpoint}]", f"output={out}"]
+    result = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    original = torch.load(tiny_checkpoint, weights_only=True)["state_dict"]
+    averaged = torch.load(out, weights_only=True)["state_dict"]
+    assert original.keys() == averaged.keys()
+    for key in original:
+        torch.testing.assert_close(averaged[key], original[key], rtol=0, atol=0)
+    lines = read_lines(ROOT_DIR / "data" / "sample" / "valid.de")[:20]
+    search = SearchConfig(beam_size=2)
+    expected = [
+        t.text for t in Translator.from_checkpoint(tiny_checkpoint).translate(lines, search)
+    ]
+    assert [t.text for t in Translator.from_checkpoint(out).translate(lines, search)] == expected
+
+
+def test_average_is_the_mean(tiny_checkpoint, tmp_path):
+    import torch
+
+    from nmt.training.average import average_checkpoints
+
+    other = tmp_path / "other.ckpt"
+    ckpt = torch.load(tiny_checkpoint, weights_only=True)
+    first = {k: v.clone() for k, v in ckpt["state_dict"].items()}
+    ckpt["state_dict"] = {k: v * 3 if v.is_floating_point() else v for k, v in first.items()}
+    torch.save(ckpt, other)
+    averaged = average_checkpoints([tiny_checkpoint, other])["state_dict"]
+    for key, value in first.items():
+        expected = value * 2 if value.is_floating_point() else value
+        torch.testing.assert_close(averaged[key], expected)
