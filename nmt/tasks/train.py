@@ -31,11 +31,11 @@ def ensure_corpus(cfg: DictConfig) -> None:
     ]
     if all(p.is_file() for p in needed):
         return
-    if data.recipe != "bible":
+    if data.recipe is None:
         missing = next(p for p in needed if not p.is_file())
-        raise ValueError(
-            f"{missing}: file not found (data.recipe is {data.recipe!r}, nothing to run)"
-        )
+        raise ValueError(f"{missing}: file not found")
+    if data.recipe != "bible":
+        raise ValueError(f"data.recipe must be bible or null, got {data.recipe!r}")
     src = data.bible.src or bible.default_code(data.src_lang, "data.src_lang")
     tgt = data.bible.tgt or bible.default_code(data.tgt_lang, "data.tgt_lang")
     result = bible.prepare_pair(
@@ -113,6 +113,7 @@ def train(cfg: DictConfig) -> float | None:
         val_bleu_sentences=cfg.val.bleu_sentences,
         train_config=to_dict(cfg),
     )
+    module.attach_vocabulary(datamodule)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
@@ -126,23 +127,23 @@ def train(cfg: DictConfig) -> float | None:
 def finish(
     trainer: pl.Trainer, module: TranslationModule, datamodule: TranslationDataModule
 ) -> tuple[str, float | None]:
-    """Validate and save the final model; return the best checkpoint and its BLEU.
+    """Validate and save the final model if it was not; return the best checkpoint and BLEU.
 
-    Training bounded by time usually stops between validations, so the final weights
-    (often the best: the learning rate has decayed) are validated and saved as
-    `last.ckpt`, and become the best checkpoint when their BLEU beats the best so far.
+    Training bounded by time usually stops between validations, so the final weights (often
+    the best: the learning rate has decayed) are validated and saved as
+    `final-stepN.ckpt`, which becomes the best checkpoint when its BLEU is the highest.
+    `last.ckpt` stays the checkpoint of the last validation: Lightning counts a stopped
+    fit as a finished epoch, so only that one resumes exactly.
     """
     callback = trainer.checkpoint_callback
-    ckpt_dir = Path(callback.dirpath)
+    best_path, best_score = callback.best_model_path, callback.best_model_score
+    best = (best_path, None if best_score is None else float(best_score))
+    if module.last_saved_step == trainer.global_step and best_path:
+        return best
     metrics: dict[str, Any] = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
     final_bleu = metrics.get("val/bleu")
-    last = ckpt_dir / "last.ckpt"
-    trainer.save_checkpoint(last)
-    best_score = callback.best_model_score
-    if (
-        callback.best_model_path
-        and best_score is not None
-        and (final_bleu is None or float(best_score) >= final_bleu)
-    ):
-        return callback.best_model_path, float(best_score)
-    return str(last), final_bleu
+    final = Path(callback.dirpath) / f"final-step{trainer.global_step:06d}.ckpt"
+    trainer.save_checkpoint(final)
+    if best_path and best[1] is not None and (final_bleu is None or best[1] > final_bleu):
+        return best
+    return str(final), final_bleu

@@ -65,6 +65,8 @@ class TranslationModule(pl.LightningModule):
         self.val_bleu_sentences = val_bleu_sentences
         self._val_sums = torch.zeros(3, dtype=torch.float64)  # loss, nll, tokens
         self._val_hyps: dict[int, list[int]] = {}
+        self.vocab_section: dict[str, Any] = {}
+        self.last_saved_step = -1  # global step of the latest checkpoint written
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor) -> list[list[int]]:
         """Translate a batch of source ids with the configured search; return target ids."""
@@ -163,14 +165,24 @@ class TranslationModule(pl.LightningModule):
                     progress = max(progress, elapsed / (elapsed + remaining))
         return min(progress, 1.0)
 
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Embed tokenizers, languages and RNG states so the checkpoint stands alone."""
-        datamodule = self.trainer.datamodule
-        checkpoint[CHECKPOINT_KEY] = {
+    def attach_vocabulary(self, datamodule: Any) -> None:
+        """Remember what checkpoints must carry from the DataModule (tokenizers, languages).
+
+        Called by the train task after `datamodule.setup()`; kept on the module because
+        Lightning may save a checkpoint when no DataModule is attached (after DDP teardown).
+        """
+        self.vocab_section = {
             "src_spm": datamodule.src_tokenizer.model_bytes,
             "tgt_spm": datamodule.tgt_tokenizer.model_bytes,
             "src_lang": datamodule.src_lang,
             "tgt_lang": datamodule.tgt_lang,
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Embed tokenizers, languages and RNG states so the checkpoint stands alone."""
+        self.last_saved_step = self.global_step
+        checkpoint[CHECKPOINT_KEY] = {
+            **self.vocab_section,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "numpy": _numpy_state(),
@@ -180,7 +192,9 @@ class TranslationModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore the RNG states so a resumed run draws the same dropout masks."""
-        rng = checkpoint.get(CHECKPOINT_KEY, {}).get("rng")
+        section = checkpoint.get(CHECKPOINT_KEY, {})
+        self.vocab_section = {k: v for k, v in section.items() if k != "rng"}
+        rng = section.get("rng")
         if rng is not None:
             torch.set_rng_state(rng["torch"])
             kind, keys, pos, has_gauss, cached = rng["numpy"]

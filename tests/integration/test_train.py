@@ -56,7 +56,7 @@ def test_missing_training_file_is_one_line_error(tmp_path):
 
 
 class GradNormProbe(pl.Callback):
-    """Record the gradient norm before clipping and inside optimizer.step (after clipping)."""
+    """Record the gradient norm before clipping and after optimizer.step (clipped)."""
 
     def __init__(self) -> None:
         self.before: list[float] = []
@@ -66,7 +66,7 @@ class GradNormProbe(pl.Callback):
         def hook(optimizer, args, kwargs):
             self.at_step.append(float(grad_norm(pl_module)))
 
-        trainer.optimizers[0].register_step_pre_hook(hook)
+        trainer.optimizers[0].register_step_post_hook(hook)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         self.before.append(float(grad_norm(pl_module)))

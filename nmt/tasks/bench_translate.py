@@ -1,0 +1,143 @@
+"""Translation side of `nmt-bench`: speed, BLEU and decode FLOP/s per search and precision."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from nmt.metrics import corpus_bleu
+from nmt.model.config import Seq2SeqConfig
+from nmt.model.flops import decode_step_flops, encoder_flops_per_token
+from nmt.search.config import SearchConfig
+from nmt.translator import Translation, Translator, load_checkpoint
+from nmt.utils.bench import peak_rss_mb
+
+DECODE_FLOPS_FORMULA = (
+    "sum over lines of nmt.model.flops.encoder_flops_per_token x S + beam_size x (T + 1) x "
+    "nmt.model.flops.decode_step_flops(S), S/T = source/output pieces (eos step counted)"
+)
+
+Runner = Callable[..., dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class TranslateSettings:
+    """How each translation run is done (see conf/bench.yaml)."""
+
+    threads: int
+    batch_tokens: int
+    max_src_tokens: int
+    chunk_lines: int
+    warmup_lines: int
+
+
+def translate_runs(
+    ckpt: str,
+    searches: Mapping[str, Mapping[str, Any]],
+    precisions: Mapping[str, str | None],
+    lines: tuple[list[str], list[str]],
+    settings: TranslateSettings,
+    seconds: float,
+    run: Runner,
+) -> dict[str, Any]:
+    """Translate with every search x precision; report speed, BLEU, FLOP/s and peak RSS.
+
+    The slowest run (largest beam, first precision) translates lines in order until
+    `seconds` have elapsed; every other run then translates those same lines, so that
+    their BLEU scores are comparable.
+
+    Args:
+        ckpt: the checkpoint.
+        searches: name -> search config (e.g. {"greedy": ..., "beam5": ...}).
+        precisions: name -> `quantize` value (e.g. {"fp32": None, "int8": "int8"}).
+        lines: (source lines, reference lines) of the test set.
+        settings: batching and warm-up.
+        seconds: time limit of the first run.
+        run: calls a phase function (in a fresh process, or in this one).
+
+    Returns:
+        {search: {precision: figures}} plus the line count, BLEU signature and FLOP formula.
+    """
+    hparams = load_checkpoint(ckpt)["hyper_parameters"]
+    config = Seq2SeqConfig.from_dict(hparams["model"])
+    order = sorted(searches, key=lambda name: -searches[name]["beam_size"])
+    src, refs = lines
+    report: dict[str, Any] = {name: {} for name in searches}
+    limit: float | None = seconds
+    signature = ""
+    for name in order:
+        for precision, quantize in precisions.items():
+            raw = run(_translate_phase, ckpt, quantize, dict(searches[name]), src, settings, limit)
+            src = src[: len(raw["hyps"])]
+            limit = None
+            report[name][precision], signature = _figures(
+                raw, refs, config, hparams["tgt_vocab_size"]
+            )
+    return {
+        "ckpt": str(ckpt),
+        "lines": len(src),
+        "bleu_signature": signature,
+        "flops_formula": DECODE_FLOPS_FORMULA,
+        **report,
+    }
+
+
+def _translate_phase(
+    ckpt: str,
+    quantize: str | None,
+    search: dict[str, Any],
+    lines: list[str],
+    settings: TranslateSettings,
+    limit: float | None,
+) -> dict[str, Any]:
+    """Load the model (untimed), warm up, then translate `lines` in chunks until `limit` s."""
+    torch.set_num_threads(settings.threads)
+    translator = Translator.from_checkpoint(
+        ckpt, quantize=quantize, max_src_tokens=settings.max_src_tokens
+    )
+    config = SearchConfig(**search)
+    translator.translate(lines[: settings.warmup_lines], config, batch_tokens=settings.batch_tokens)
+    results: list[Translation] = []
+    start = time.perf_counter()
+    for first in range(0, len(lines), settings.chunk_lines):
+        chunk = lines[first : first + settings.chunk_lines]
+        results += translator.translate(chunk, config, batch_tokens=settings.batch_tokens)
+        if limit is not None and time.perf_counter() - start >= limit:
+            break
+    return {
+        "seconds": time.perf_counter() - start,
+        "hyps": [r.text for r in results],
+        "src_lengths": [len(r.src_pieces) for r in results],
+        "tgt_lengths": [len(r.tgt_pieces) for r in results],
+        "beam_size": config.beam_size,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _figures(
+    raw: dict[str, Any], refs: list[str], config: Seq2SeqConfig, tgt_vocab_size: int
+) -> tuple[dict[str, float], str]:
+    """Rates, BLEU against the matching references, and decode GFLOP/s of one run."""
+    seconds, hyps = raw["seconds"], raw["hyps"]
+    bleu, signature = corpus_bleu(hyps, [refs[: len(hyps)]])
+    encoder = encoder_flops_per_token(config)
+    flops = sum(
+        encoder * s + raw["beam_size"] * (t + 1) * decode_step_flops(config, tgt_vocab_size, s)
+        for s, t in zip(raw["src_lengths"], raw["tgt_lengths"], strict=True)
+        if s > 0  # empty inputs are not decoded
+    )
+    figures = {
+        "lines": len(hyps),
+        "seconds": seconds,
+        "sent_per_s": len(hyps) / seconds,
+        "tok_per_s": sum(raw["tgt_lengths"]) / seconds,
+        "src_tok_per_s": sum(raw["src_lengths"]) / seconds,
+        "bleu": float(bleu.score),
+        "model_gflops": flops / seconds / 1e9,
+        "peak_rss_mb": raw["peak_rss_mb"],
+    }
+    return figures, signature
