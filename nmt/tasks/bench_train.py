@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import io
 import sys
 import time
 import warnings
@@ -24,6 +25,7 @@ from nmt.tasks.train import build_datamodule, train
 from nmt.training.module import TranslationModule
 from nmt.utils.bench import peak_rss_mb
 
+BEST_PREFIX = "best_checkpoint: "
 TRAIN_FLOPS_FORMULA = (
     "nmt.model.flops.train_flops_per_token(model, tgt_vocab_size, avg real src length, "
     "avg real tgt length incl. eos) x tgt_tok_per_s"
@@ -140,7 +142,7 @@ def _train_report(
 
 
 def train_checkpoint(cfg: DictConfig, out_dir: Path, seconds: int) -> Path:
-    """Train the configured model for `seconds` with the train task; return its last.ckpt.
+    """Train the configured model for `seconds` with the train task; return its best checkpoint.
 
     Args:
         cfg: the (unresolved) bench config, which includes the whole training config.
@@ -152,6 +154,12 @@ def train_checkpoint(cfg: DictConfig, out_dir: Path, seconds: int) -> Path:
     minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)
     train_cfg.trainer.max_time = f"00:{hours:02d}:{minutes:02d}:{secs:02d}"
-    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON report only
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):  # stdout carries the JSON report only
         train(train_cfg)
-    return out_dir / "checkpoints" / "last.ckpt"
+    sys.stderr.write(captured.getvalue())
+    # The train task's contract: its last stdout line names the best checkpoint.
+    found = [line for line in captured.getvalue().splitlines() if line.startswith(BEST_PREFIX)]
+    if not found:
+        raise RuntimeError(f"the train task printed no {BEST_PREFIX!r} line")
+    return Path(found[-1].removeprefix(BEST_PREFIX))
