@@ -179,6 +179,9 @@ class TranslationDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
+            # Its own generator: creating an iterator must not draw from the global RNG,
+            # or a resumed run's dropout masks would shift by one draw.
+            generator=torch.Generator().manual_seed(self.seed),
         )
 
     def _build(self) -> tuple[tuple[SpmTokenizer, SpmTokenizer], dict[str, BinarizedCorpus]]:

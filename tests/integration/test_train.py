@@ -98,12 +98,18 @@ def test_gradient_clipping_is_applied(tmp_path, monkeypatch):
 
 
 def final_weights(root: Path) -> dict[str, torch.Tensor]:
-    return torch.load(root / "out" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    """The weights of the run's latest checkpoint (last.ckpt or final-stepN.ckpt)."""
+    ckpts = [
+        torch.load(p, weights_only=True) for p in (root / "out" / "checkpoints").glob("*.ckpt")
+    ]
+    return max(ckpts, key=lambda c: c["global_step"])["state_dict"]
 
 
 def test_resume_equals_uninterrupted_run(tmp_path):
+    # A schedule that does not depend on max_steps, so both runs share one LR curve.
     common = [
         "experiment=smoke",
+        "optim.schedule=inverse_sqrt",
         "trainer.val_check_interval=6",
         "model.encoder.dropout=0.3",
         "model.decoder.dropout=0.3",
