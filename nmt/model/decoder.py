@@ -45,6 +45,20 @@ class DecoderState(NamedTuple):
             src_mask=self.src_mask.index_select(0, idx),
         )
 
+    def reorder_beams(self, idx: Tensor) -> DecoderState:
+        """Reorder rows among the beams of each sentence: only the recurrent state moves.
+
+        The encoder memory (enc_out, keys, src_mask) of all beams of a sentence is the same,
+        so it is shared instead of copied at every search step.
+
+        Args:
+            idx: (B',) long indices; row b and row idx[b] belong to the same sentence.
+        """
+        return self._replace(
+            h=self.h.index_select(1, idx),
+            c=None if self.c is None else self.c.index_select(1, idx),
+        )
+
     def layer(self, index: int) -> LayerState:
         """Return layer `index`'s (0-based) recurrent state as `(h (1,B,H), c (1,B,H) | None)`."""
         c = None if self.c is None else self.c[index : index + 1]

@@ -230,7 +230,7 @@ def _select(
     tokens[:, step - 1] = prev
     attn = None if alive.attn is None else alive.attn[parents]  # (B*K, T, S)
     new_alive = _Alive(log_probs, tokens, alive.attn_sum[parents], attn)
-    return new_alive, state.index_select(parents), prev
+    return new_alive, state.reorder_beams(parents), prev
 
 
 @torch.no_grad()

@@ -26,6 +26,17 @@ class SearchState(Protocol):
         """
         ...
 
+    def reorder_beams(self, idx: torch.Tensor) -> SearchState:
+        """Like `index_select` for an `idx` that keeps every row within its sentence.
+
+        Beam search reorders hypotheses only among the beams of one sentence, whose
+        encoder memory is identical, so a state may skip copying per-sentence data here.
+
+        Args:
+            idx: (N,) row indices; row n and row `idx[n]` decode the same sentence.
+        """
+        ...
+
 
 class StepModel(Protocol):
     """A sequence-to-sequence model that can be decoded one target token at a time."""

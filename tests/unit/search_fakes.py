@@ -34,6 +34,13 @@ class FakeState:
             tuple(self.sources[r] for r in rows), tuple(self.fed[r] for r in rows), self.src_len
         )
 
+    def reorder_beams(self, idx: torch.Tensor) -> FakeState:
+        rows = idx.tolist()
+        assert all(self.sources[r] == self.sources[n] for n, r in enumerate(rows)), (
+            "beam search reordered across sentences"
+        )
+        return self.index_select(idx)
+
 
 Distribution = Callable[[Source, Prefix], tuple[list[float], list[float]]]
 

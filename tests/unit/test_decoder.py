@@ -147,6 +147,28 @@ def test_index_select_reorders_every_field(with_cell):
     assert new.c is None if not with_cell else new.c.shape == (num_layers, len(idx), H)
 
 
+@pytest.mark.parametrize("with_cell", [True, False])
+def test_reorder_beams_equals_index_select_within_sentences(with_cell):
+    gen = torch.Generator().manual_seed(1)
+    sentences, beams, num_layers = 2, 3, 2
+    memory = {
+        "enc_out": torch.randn(sentences, S, D, generator=gen),
+        "keys": torch.randn(sentences, S, A, generator=gen),
+        "src_mask": torch.rand(sentences, S, generator=gen) > 0.5,
+    }
+    rows = sentences * beams
+    state = DecoderState(
+        h=torch.randn(num_layers, rows, H, generator=gen),
+        c=torch.randn(num_layers, rows, H, generator=gen) if with_cell else None,
+        **{k: v.repeat_interleave(beams, dim=0) for k, v in memory.items()},
+    )
+    idx = torch.tensor([2, 2, 0, 4, 3, 3])  # each row takes a parent of its own sentence
+    expected, reordered = state.index_select(idx), state.reorder_beams(idx)
+    for name, value in expected._asdict().items():
+        other = getattr(reordered, name)
+        assert (value is None and other is None) or torch.equal(value, other), name
+
+
 def test_rejects_single_layer():
     attention = BahdanauAttention(H, D, A, normalize=True)
     with pytest.raises(ValueError, match="model.decoder.num_layers"):
