@@ -108,9 +108,18 @@ class Seq2Seq(nn.Module):
         self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor
     ) -> tuple[Tensor, Tensor]:
         """Like `forward`, also returning the attention weights (B,T,S) (e.g. for alignments)."""
+        out, attn = self.features(src, src_lengths, tgt_in)  # (B,T,H), (B,T,S)
+        return self.output_proj(out), attn
+
+    def features(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
+        """Teacher-forced top decoder outputs (B,T,H) before the projection, and attention.
+
+        Training projects only the real target positions, in chunks (see
+        `nmt.training.loss.projected_label_smoothed_nll`).
+        """
         state = self.init_state(self.encode(src, src_lengths))
         out, attn, _ = self.decoder(self.tgt_embed(tgt_in), state)  # (B,T,H), (B,T,S)
-        return self.output_proj(out), attn
+        return out, attn
 
 
 def build_model(

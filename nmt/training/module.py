@@ -18,7 +18,7 @@ from nmt.model.seq2seq import build_model
 from nmt.search import beam_search, greedy_search
 from nmt.search.config import SearchConfig
 from nmt.tokenizer import SpecialIds
-from nmt.training.loss import label_smoothed_nll
+from nmt.training.loss import projected_label_smoothed_nll
 from nmt.training.lr_schedule import build_scheduler
 from nmt.training.optim_config import OptimConfig
 
@@ -92,10 +92,16 @@ class TranslationModule(pl.LightningModule):
 
     def _loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Return (smoothed loss sum, nll sum, number of target tokens)."""
-        logits = self.model(batch.src, batch.src_lengths, batch.tgt_in)  # (B,T,V)
+        hidden, _ = self.model.features(batch.src, batch.src_lengths, batch.tgt_in)  # (B,T,H)
         mask = batch.tgt_out != self.special.pad  # (B,T)
-        loss, nll = label_smoothed_nll(
-            logits[mask], batch.tgt_out[mask], self.optim_config.label_smoothing
+        proj = self.model.output_proj
+        loss, nll = projected_label_smoothed_nll(
+            hidden[mask],  # (N, H): real target positions only
+            proj.weight,
+            proj.bias,
+            batch.tgt_out[mask],
+            self.optim_config.label_smoothing,
+            self.optim_config.loss_chunk,
         )
         return loss, nll, int(mask.sum())
 
@@ -145,7 +151,7 @@ class TranslationModule(pl.LightningModule):
             eps=cfg.eps,
             weight_decay=cfg.weight_decay,
         )
-        scheduler = build_scheduler(optimizer, cfg.schedule_config(), self.training_progress)
+        scheduler = build_scheduler(optimizer, cfg, self.training_progress)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1},

@@ -166,3 +166,22 @@ def test_average_is_the_mean(tiny_checkpoint, tmp_path):
     for key, value in first.items():
         expected = value * 2 if value.is_floating_point() else value
         torch.testing.assert_close(averaged[key], expected)
+
+
+def test_translator_matches_the_lightning_module(tiny_checkpoint):
+    import torch
+
+    from nmt.training.module import TranslationModule
+
+    module = TranslationModule.load_from_checkpoint(tiny_checkpoint, map_location="cpu").eval()
+    translator = Translator.from_checkpoint(tiny_checkpoint)
+    lines = read_lines(ROOT_DIR / "data" / "sample" / "valid.de")[:8]
+    ids = translator.src_tokenizer.encode(lines)
+    lengths = torch.tensor([len(x) for x in ids])
+    src = torch.zeros(len(ids), int(lengths.max()), dtype=torch.long)
+    for row, seq in enumerate(ids):
+        src[row, : len(seq)] = torch.tensor(seq)
+    with torch.no_grad():
+        expected = translator.tgt_tokenizer.decode(module(src, lengths))
+    greedy = SearchConfig(beam_size=1, len_alpha=0.0, cov_beta=0.0)
+    assert [t.text for t in translator.translate(lines, greedy)] == expected
