@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 MAX_TIME=${MAX_TIME:-00:00:10:00}
 $PY scripts/prepare_data.py
-$PY scripts/train.py experiment=bible_de_en trainer.max_time="$MAX_TIME" | tee /tmp/nmt_demo_train.log
-CKPT=$(grep '^best_checkpoint: ' /tmp/nmt_demo_train.log | tail -1 | cut -d' ' -f2-)
+LOG=$(mktemp)
+$PY scripts/train.py experiment=bible_de_en trainer.max_time="$MAX_TIME" | tee "$LOG"
+CKPT=$(grep "^best_checkpoint: " "$LOG" | tail -1 | cut -d" " -f2-)
 OUT=$(dirname "$(dirname "$CKPT")")
 $PY scripts/translate.py ckpt="$CKPT" input=data/bible/de-en/test.de output="$OUT/test.hyp.en" search.beam_size=5
 $PY scripts/evaluate.py hyp="$OUT/test.hyp.en" ref=data/bible/de-en/test.en output_json="$OUT/test.bleu.json"

@@ -33,10 +33,10 @@ class Translation:
 
 
 TRANSLATIONS: tuple[Translation, ...] = (
+    Translation("4", "en", "World English Bible 2000"),
     Translation("k", "en", "King James Version 1611"),
     Translation("2", "en", "King James 2000"),
     Translation("3", "en", "Bible in Basic English 1949"),
-    Translation("4", "en", "World English Bible 2000"),
     Translation("v", "es", "Reina-Valera 1909"),
     Translation("9", "es", "Reina-Valera Actualizada 1989"),
     Translation("l", "fr", "Louis Segond 1910"),
@@ -66,7 +66,8 @@ TRANSLATIONS: tuple[Translation, ...] = (
     Translation("g", "tl", "Tagalog Unlocked Literal Bible 2018"),
 )
 BY_CODE = {t.code: t for t in TRANSLATIONS}
-# The translation a bare language code stands for (the first one listed per language).
+# The translation a bare language code stands for: the first one listed per language
+# (en -> 4 World English Bible, de -> e Elberfelder, fr -> l Segond, es -> v, pt -> a, ...).
 DEFAULT_CODE = {t.lang: t.code for t in reversed(TRANSLATIONS)}
 
 
