@@ -7,81 +7,23 @@ candidates; the only Python loop runs over time steps.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
+from nmt.search.beam_buffers import (
+    _Active,
+    _Alive,
+    _Candidates,
+    _init_alive,
+    _init_pool,
+    _Pool,
+    _rows,
+    _Scorer,
+    _shrink,
+    _store,
+)
 from nmt.search.hypotheses import Hypotheses, collect_hypotheses
 from nmt.search.limits import max_target_lengths
-from nmt.search.penalties import coverage_penalty, length_penalty
 from nmt.search.protocol import SearchState, StepModel
-
-
-@dataclass
-class _Alive:
-    """The K live hypotheses of every sentence.
-
-    Attributes:
-        log_probs: (B, K) cumulative log P of each hypothesis; -inf for empty slots.
-        tokens: (B*K, T) tokens emitted so far (columns beyond the current step unused).
-        attn_sum: (B*K, S) attention summed over the steps taken so far.
-        attn: (B*K, T, S) attention history, only when it is returned.
-    """
-
-    log_probs: torch.Tensor
-    tokens: torch.Tensor
-    attn_sum: torch.Tensor
-    attn: torch.Tensor | None
-
-
-@dataclass
-class _Pool:
-    """The K best finished hypotheses of every sentence, sorted by GNMT score.
-
-    Attributes:
-        scores: (B, K) final scores; -inf for empty slots.
-        tokens: (B, K, T) output tokens (eos excluded by `lengths`).
-        lengths: (B, K) number of output tokens.
-        attn: (B, K, T, S) attention history, only when it is returned.
-        count: (B,) how many hypotheses of the sentence have finished so far.
-    """
-
-    scores: torch.Tensor
-    tokens: torch.Tensor
-    lengths: torch.Tensor
-    attn: torch.Tensor | None
-    count: torch.Tensor
-
-
-@dataclass
-class _Candidates:
-    """The 2K best one-token extensions of every sentence, sorted by log P.
-
-    Attributes:
-        log_probs: (B, 2K) cumulative log P of the extension.
-        parents: (B, 2K) flat row (in B*K) of the hypothesis being extended.
-        tokens: (B, 2K) the appended token.
-    """
-
-    log_probs: torch.Tensor
-    parents: torch.Tensor
-    tokens: torch.Tensor
-
-
-@dataclass(frozen=True)
-class _Scorer:
-    """GNMT score s(Y, X) = log P(Y|X) / lp(Y) + cp(X; Y) of finished hypotheses."""
-
-    len_alpha: float
-    cov_beta: float
-    src_mask: torch.Tensor  # (B, S), True at real source positions
-
-    def __call__(
-        self, log_probs: torch.Tensor, lengths: torch.Tensor, attn_sum: torch.Tensor
-    ) -> torch.Tensor:
-        """Score (B, N) hypotheses of lengths (B, N) with attention sums (B, N, S)."""
-        coverage = coverage_penalty(attn_sum, self.src_mask.unsqueeze(1), self.cov_beta)
-        return log_probs / length_penalty(lengths, self.len_alpha) + coverage
 
 
 def _check_args(beam_size: int, nbest: int, len_alpha: float, cov_beta: float) -> None:
@@ -96,50 +38,9 @@ def _check_args(beam_size: int, nbest: int, len_alpha: float, cov_beta: float) -
         raise ValueError(f"cov_beta must be >= 0, got {cov_beta}")
 
 
-def _rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Pick x[b, idx[b, k]] for x (B, N, ...) and idx (B, K) -> (B, K, ...)."""
-    batch = torch.arange(x.shape[0], device=x.device).unsqueeze(1)  # (B, 1)
-    return x[batch, idx]
-
-
 def _expand(state: SearchState, batch: int, beam_size: int, device: torch.device) -> SearchState:
     """Repeat each sentence's state K times: B rows -> B*K rows."""
     return state.index_select(torch.arange(batch, device=device).repeat_interleave(beam_size))
-
-
-def _init_alive(
-    batch: int, beam_size: int, shape: tuple[int, int], return_attn: bool, device: torch.device
-) -> _Alive:
-    """Start with K copies of the empty hypothesis, of which only the first is live.
-
-    The other copies get log P = -inf so that the first step does not fill the beam
-    with K duplicates of the same extensions.
-    """
-    max_steps, src_len = shape
-    rows = batch * beam_size
-    log_probs = torch.full((batch, beam_size), float("-inf"), device=device)  # (B, K)
-    log_probs[:, 0] = 0.0
-    attn = torch.zeros(rows, max_steps, src_len, device=device) if return_attn else None
-    return _Alive(
-        log_probs,
-        torch.zeros(rows, max_steps, dtype=torch.long, device=device),
-        torch.zeros(rows, src_len, device=device),
-        attn,
-    )
-
-
-def _init_pool(
-    batch: int, beam_size: int, shape: tuple[int, int], return_attn: bool, device: torch.device
-) -> _Pool:
-    """Create an empty pool of K finished slots per sentence."""
-    max_steps, src_len = shape
-    return _Pool(
-        torch.full((batch, beam_size), float("-inf"), device=device),
-        torch.zeros(batch, beam_size, max_steps, dtype=torch.long, device=device),
-        torch.zeros(batch, beam_size, dtype=torch.long, device=device),
-        torch.zeros(batch, beam_size, max_steps, src_len, device=device) if return_attn else None,
-        torch.zeros(batch, dtype=torch.long, device=device),
-    )
 
 
 def _record_attn(alive: _Alive, attn: torch.Tensor, step: int) -> _Alive:
@@ -164,17 +65,17 @@ def _top_candidates(alive: _Alive, log_probs: torch.Tensor, beam_size: int) -> _
 
 
 def _finalize_mask(
-    cand: _Candidates, done: torch.Tensor, at_max: torch.Tensor, beam_size: int, eos_id: int
+    cand: _Candidates, at_max: torch.Tensor, beam_size: int, eos_id: int
 ) -> torch.Tensor:
     """Select the candidates that finish now: (B, 2K) bool.
 
     Only the K best extensions may finish (an eos ranked lower is dropped, as in
-    fairseq), they must be possible (finite log P), and their sentence must still be
+    fairseq) and they must be possible (finite log P); every sentence here is still
     searching. At a sentence's length limit every one of its K best extensions finishes.
     """
     ends = (cand.tokens == eos_id) | at_max.unsqueeze(1)  # (B, 2K)
     in_beam = torch.arange(2 * beam_size, device=ends.device) < beam_size  # (2K,)
-    return ends & in_beam & cand.log_probs.isfinite() & ~done.unsqueeze(1)
+    return ends & in_beam & cand.log_probs.isfinite()
 
 
 def _finalize(
@@ -291,25 +192,31 @@ def beam_search(
     state = _expand(model.init_state(model.encode(src, src_lengths)), batch, beam_size, device)
     alive = _init_alive(batch, beam_size, shape, return_attn, device)
     pool = _init_pool(batch, beam_size, shape, return_attn, device)
-    done = torch.zeros(batch, dtype=torch.bool, device=device)  # (B,)
+    result = _init_pool(batch, beam_size, shape, return_attn, device)
+    search = _Active(torch.arange(batch, device=device), max_lens, scorer)
     prev = torch.full((batch * beam_size,), bos_id, dtype=torch.long, device=device)  # (B*K,)
     for step in range(1, shape[0] + 1):
-        log_probs, attn, state = model.step(prev, state)  # (B*K, V), (B*K, S)
+        log_probs, attn, state = model.step(prev, state)  # (B'*K, V), (B'*K, S)
         alive = _record_attn(alive, attn.float(), step)
         cand = _top_candidates(alive, log_probs.float(), beam_size)
-        at_max = max_lens <= step  # (B,)
-        finalize = _finalize_mask(cand, done, at_max, beam_size, eos_id)
+        at_max = search.max_lens <= step  # (B',)
+        finalize = _finalize_mask(cand, at_max, beam_size, eos_id)
         if bool(finalize.any()):
-            pool = _finalize(pool, alive, cand, finalize, step, scorer, eos_id)
-        done = done | at_max | (pool.count >= beam_size)
+            pool = _finalize(pool, alive, cand, finalize, step, search.scorer, eos_id)
+        done = at_max | (pool.count >= beam_size)  # (B',)
         if bool(done.all()):
             break
         alive, state, prev = _select(alive, cand, state, step, eos_id)
+        if bool(done.any()):
+            # Finished sentences leave the batch: their rows are no longer decoded.
+            _store(result, pool, search.orig, done)
+            alive, state, prev, pool, search = _shrink(alive, state, prev, pool, search, ~done)
+    _store(result, pool, search.orig, torch.ones_like(search.orig, dtype=torch.bool))
     return collect_hypotheses(
-        pool.tokens[:, :nbest],  # (B, nbest, T)
-        pool.lengths[:, :nbest],
-        pool.scores[:, :nbest],
-        pool.scores[:, :nbest].isfinite(),
+        result.tokens[:, :nbest],  # (B, nbest, T)
+        result.lengths[:, :nbest],
+        result.scores[:, :nbest],
+        result.scores[:, :nbest].isfinite(),
         src_lengths,
-        None if pool.attn is None else pool.attn[:, :nbest],  # (B, nbest, T, S)
+        None if result.attn is None else result.attn[:, :nbest],  # (B, nbest, T, S)
     )

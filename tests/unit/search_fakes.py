@@ -48,13 +48,14 @@ Distribution = Callable[[Source, Prefix], tuple[list[float], list[float]]]
 class FakeModel:
     """Decode with `distribution(source, prefix) -> (V log-probs, len(source) attention)`.
 
-    Counts its `step()` calls in `steps`.
+    Counts its `step()` calls in `steps` and records the rows of each call in `rows`.
     """
 
     def __init__(self, vocab_size: int, distribution: Distribution) -> None:
         self.vocab_size = vocab_size
         self.distribution = distribution
         self.steps = 0
+        self.rows: list[int] = []
 
     def encode(self, src: torch.Tensor, src_lengths: torch.Tensor) -> FakeState:
         sources = tuple(
@@ -69,6 +70,7 @@ class FakeModel:
         self, prev_tokens: torch.Tensor, state: FakeState
     ) -> tuple[torch.Tensor, torch.Tensor, FakeState]:
         self.steps += 1
+        self.rows.append(len(prev_tokens))
         fed = tuple(p + (t,) for p, t in zip(state.fed, prev_tokens.tolist(), strict=True))
         log_probs = torch.empty(len(fed), self.vocab_size)  # (N, V)
         attn = torch.zeros(len(fed), state.src_len)  # (N, S), 0 on padding

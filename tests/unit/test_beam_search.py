@@ -260,16 +260,13 @@ def test_single_possible_hypothesis_is_found_and_nbest_shrinks() -> None:
 
 
 @pytest.mark.parametrize(
-    ("done", "at_max", "expected"),
+    ("at_max", "expected"),
     [
-        (False, False, [False, True, False, False, False, False]),
-        (False, True, [True, True, False, False, False, False]),
-        (True, True, [False] * 6),
+        (False, [False, True, False, False, False, False]),
+        (True, [True, True, False, False, False, False]),
     ],
 )
-def test_finalize_mask_only_possible_top_k_candidates_of_searching_sentences(
-    done: bool, at_max: bool, expected: list[bool]
-) -> None:
+def test_finalize_mask_only_possible_top_k_candidates(at_max: bool, expected: list[bool]) -> None:
     # K = 3, six candidates sorted by log P: x, eos, eos (impossible), then a rank-3 eos that
     # falls outside the beam. Only rank < K, finite log P and eos (or the limit) may finish.
     inf = float("-inf")
@@ -283,8 +280,32 @@ def test_finalize_mask_only_possible_top_k_candidates_of_searching_sentences(
         parents=torch.tensor([[0, 1, 2, 0, 1, 2]]),
         tokens=torch.tensor([[X, EOS, X, EOS, Y, Y]]),
     )
-    flags = dict(done=torch.tensor([done]), at_max=torch.tensor([at_max]), beam_size=3, eos_id=EOS)
+    flags = dict(at_max=torch.tensor([at_max]), beam_size=3, eos_id=EOS)
     assert _finalize_mask(cand, **flags).tolist() == [expected]
     late = _finalize_mask(cand_late_eos, **flags).tolist()[0]
     assert late[3] is False  # eos ranked K-th or later never finishes
-    assert late[:3] == [at_max and not done, not done, at_max and not done]
+    assert late[:3] == [at_max, True, at_max]
+
+
+def test_finished_sentences_leave_the_batch() -> None:
+    # Without eos (bias -50) every hypothesis runs to its limit floor(1 * |src| + 1):
+    # 2 steps for the one-token source, 5 for the four-token one. After step 2 only the
+    # second sentence's K rows are decoded, and both results equal decoding each alone.
+    sources = [[4], [5, 6, 7, 4]]
+    src, src_lengths = pad_batch(sources)
+    settings = dict(
+        beam_size=3,
+        len_alpha=0.6,
+        cov_beta=0.2,
+        bos_id=BOS,
+        eos_id=EOS,
+        max_len_a=1.0,
+        max_len_b=1,
+        nbest=3,
+    )
+    model = hash_model(8, seed=3, eos_bias=-50.0)
+    batched = beam_search(model, src, src_lengths, **settings)
+    assert model.rows == [6, 6, 3, 3, 3]
+    for row, source in enumerate(sources):
+        alone = beam_search(hash_model(8, seed=3, eos_bias=-50.0), *pad_batch([source]), **settings)
+        assert _tokens_and_scores(alone) == _tokens_and_scores(Hypotheses([batched.nbest[row]]))
