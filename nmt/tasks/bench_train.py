@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import io
 import sys
 import time
@@ -20,8 +19,7 @@ from nmt.data.batch import Batch
 from nmt.data.datamodule import TranslationDataModule
 from nmt.model.config import Seq2SeqConfig
 from nmt.model.flops import train_flops_per_token
-from nmt.tasks.config import to_dict
-from nmt.tasks.train import build_datamodule, train
+from nmt.tasks.train import build_datamodule, build_module, train
 from nmt.training.module import TranslationModule
 from nmt.utils.bench import peak_rss_mb
 
@@ -52,7 +50,7 @@ def train_phase(cfg: DictConfig, threads: int) -> dict[str, Any]:
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")
-    module = _build_module(cfg, datamodule)
+    module = build_module(cfg, datamodule)
     module.train()
     optimizers = module.configure_optimizers()
     optimizer, scheduler = optimizers["optimizer"], optimizers["lr_scheduler"]["scheduler"]
@@ -72,18 +70,6 @@ def train_phase(cfg: DictConfig, threads: int) -> dict[str, Any]:
         totals["tgt_tokens"] += batch.ntokens
     seconds = time.perf_counter() - start
     return _train_report(module, datamodule, totals, seconds)
-
-
-def _build_module(cfg: DictConfig, datamodule: TranslationDataModule) -> TranslationModule:
-    """The TranslationModule the train task builds (validation settings do not matter here)."""
-    return TranslationModule(
-        model=to_dict(cfg.model),
-        optim=to_dict(cfg.optim),
-        search=to_dict(cfg.val.search),
-        src_vocab_size=datamodule.src_vocab_size,
-        tgt_vocab_size=datamodule.tgt_vocab_size,
-        special_ids=dataclasses.asdict(datamodule.special_ids),
-    )
 
 
 def _endless(datamodule: TranslationDataModule) -> Iterator[Batch]:

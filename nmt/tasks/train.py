@@ -94,15 +94,8 @@ def set_threads(cfg: DictConfig) -> None:
     torch.set_num_threads(threads)
 
 
-def train(cfg: DictConfig) -> float | None:
-    """Train a model as configured; print `best_checkpoint: PATH` last; return valid BLEU."""
-    set_threads(cfg)
-    pl.seed_everything(cfg.seed, workers=True)
-    ckpt_path = resume_checkpoint(cfg)
-    ensure_corpus(cfg)
-    datamodule = build_datamodule(cfg)
-    datamodule.prepare_data()
-    datamodule.setup("fit")
+def build_module(cfg: DictConfig, datamodule: TranslationDataModule) -> TranslationModule:
+    """The LightningModule for `cfg`, sized by the set-up DataModule's vocabularies."""
     module = TranslationModule(
         model=to_dict(cfg.model),
         optim=to_dict(cfg.optim),
@@ -114,6 +107,19 @@ def train(cfg: DictConfig) -> float | None:
         train_config=to_dict(cfg),
     )
     module.attach_vocabulary(datamodule)
+    return module
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Train a model as configured; print `best_checkpoint: PATH` last; return valid BLEU."""
+    set_threads(cfg)
+    pl.seed_everything(cfg.seed, workers=True)
+    ckpt_path = resume_checkpoint(cfg)
+    ensure_corpus(cfg)
+    datamodule = build_datamodule(cfg)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    module = build_module(cfg, datamodule)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from lstm_reference import hand_lstm
 
 from nmt.model.attention import BahdanauAttention
 from nmt.model.config import RNN_TYPES
@@ -26,20 +27,6 @@ def _memory(decoder, seed=1):
     tgt_emb = torch.randn(B, T, E, generator=gen, dtype=torch.float64)
     state = decoder.init_state(enc_out, decoder.attention.project_keys(enc_out), src_mask)
     return tgt_emb, state
-
-
-def _hand_lstm(x, lstm):
-    """Hand-written LSTM equations over x (T,I) from zero state, using `lstm`'s weights."""
-    w_ih, w_hh = lstm.weight_ih_l0, lstm.weight_hh_l0
-    b = lstm.bias_ih_l0 + lstm.bias_hh_l0
-    h = c = torch.zeros(lstm.hidden_size, dtype=x.dtype)
-    outs = []
-    for x_t in x:
-        i, f, g, o = (w_ih @ x_t + w_hh @ h + b).split(lstm.hidden_size)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        outs.append(h)
-    return torch.stack(outs)
 
 
 @pytest.mark.parametrize("rnn_type", RNN_TYPES)
@@ -80,13 +67,13 @@ def test_against_hand_wired_reference():
     b = 0
     with torch.no_grad():
         got, _, _ = decoder(tgt_emb, state)
-        layer1 = _hand_lstm(tgt_emb[b], decoder.layers[0])  # (T,H)
+        layer1 = hand_lstm(tgt_emb[b], decoder.layers[0])  # (T,H)
         mask = state.src_mask[b : b + 1]
         context, _ = decoder.attention(
             layer1.unsqueeze(0), state.keys[b : b + 1], state.enc_out[b : b + 1], mask
         )
-        layer2 = _hand_lstm(torch.cat([layer1, context[0]], 1), decoder.layers[1])
-        layer3 = _hand_lstm(torch.cat([layer2, context[0]], 1), decoder.layers[2]) + layer2
+        layer2 = hand_lstm(torch.cat([layer1, context[0]], 1), decoder.layers[1])
+        layer3 = hand_lstm(torch.cat([layer2, context[0]], 1), decoder.layers[2]) + layer2
     torch.testing.assert_close(got[b], layer3)
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from lstm_reference import hand_lstm
 
 from nmt.model.config import RNN_TYPES
 from nmt.model.encoder import GNMTEncoder, reverse_within_lengths
@@ -19,20 +20,6 @@ def _padded_batch(seed=1):
     gen = torch.Generator().manual_seed(seed)
     # Padding positions hold random values too: they must not matter.
     return torch.randn(len(LENGTHS), max(LENGTHS), E, generator=gen, dtype=torch.float64)
-
-
-def _hand_lstm(x, lstm):
-    """Hand-written LSTM equations over x (S,I) from zero state, using `lstm`'s weights."""
-    w_ih, w_hh = lstm.weight_ih_l0, lstm.weight_hh_l0
-    b = lstm.bias_ih_l0 + lstm.bias_hh_l0
-    h = c = torch.zeros(lstm.hidden_size, dtype=x.dtype)
-    outs = []
-    for x_t in x:
-        i, f, g, o = (w_ih @ x_t + w_hh @ h + b).split(lstm.hidden_size)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        outs.append(h)
-    return torch.stack(outs)
 
 
 def test_reverse_within_lengths_by_hand():
@@ -81,10 +68,10 @@ def test_whole_encoder_against_hand_rolled_lstm():
     x = _padded_batch()[0, :n]  # (S,E)
     with torch.no_grad():
         got = encoder(x.unsqueeze(0), torch.tensor([n]))[0]
-        fwd = _hand_lstm(x, encoder.forward_rnn)
-        bwd = _hand_lstm(x.flip(0), encoder.backward_rnn).flip(0)
-        layer2 = _hand_lstm(torch.cat([fwd, bwd], 1), encoder.layers[0])
-        layer3 = _hand_lstm(layer2, encoder.layers[1]) + layer2  # residual from layer 3
+        fwd = hand_lstm(x, encoder.forward_rnn)
+        bwd = hand_lstm(x.flip(0), encoder.backward_rnn).flip(0)
+        layer2 = hand_lstm(torch.cat([fwd, bwd], 1), encoder.layers[0])
+        layer3 = hand_lstm(layer2, encoder.layers[1]) + layer2  # residual from layer 3
     torch.testing.assert_close(got, layer3)
 
 
