@@ -12,8 +12,8 @@ import torch
 from nmt.model.config import Seq2SeqConfig
 from nmt.model.quantize import quantize_int8
 from nmt.model.seq2seq import Seq2Seq, build_model
-from nmt.search import Hypotheses, beam_search, greedy_search
-from nmt.search.config import SearchConfig
+from nmt.search import Hypotheses
+from nmt.search.config import SearchConfig, run_search
 from nmt.tokenizer import SpecialIds, SpmTokenizer
 
 CHECKPOINT_KEY = "nmt"  # the section TranslationModule.on_save_checkpoint writes
@@ -172,24 +172,15 @@ class Translator:
         for row, index in enumerate(batch):
             src[row, : lengths[row]] = torch.tensor(ids[index])
         src, lengths = src.to(self.device), lengths.to(self.device)
-        common = dict(
-            bos_id=self.special.bos,
-            eos_id=self.special.eos,
-            max_len_a=search.max_len_a,
-            max_len_b=search.max_len_b,
-            return_attn=attn,
-        )
-        if search.beam_size == 1:
-            return greedy_search(self.model, src, lengths, **common)
-        return beam_search(
+        return run_search(
             self.model,
             src,
             lengths,
-            beam_size=search.beam_size,
-            len_alpha=search.len_alpha,
-            cov_beta=search.cov_beta,
+            search,
+            bos_id=self.special.bos,
+            eos_id=self.special.eos,
             nbest=nbest,
-            **common,
+            return_attn=attn,
         )
 
     def _translation(

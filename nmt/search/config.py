@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
+
+from nmt.search.beam import beam_search
+from nmt.search.greedy import greedy_search
+from nmt.search.hypotheses import Hypotheses
+from nmt.search.protocol import StepModel
+
 
 @dataclass
 class SearchConfig:
@@ -30,3 +37,36 @@ class SearchConfig:
                 f"search.max_len_a/max_len_b must be >= 0 and allow at least one token, got "
                 f"{self.max_len_a}/{self.max_len_b}"
             )
+
+
+def run_search(
+    model: StepModel,
+    src: torch.Tensor,
+    src_lengths: torch.Tensor,
+    search: SearchConfig,
+    *,
+    bos_id: int,
+    eos_id: int,
+    nbest: int = 1,
+    return_attn: bool = False,
+) -> Hypotheses:
+    """Decode a batch as `search` says: greedy when beam_size is 1, GNMT beam search otherwise."""
+    limits = dict(
+        bos_id=bos_id,
+        eos_id=eos_id,
+        max_len_a=search.max_len_a,
+        max_len_b=search.max_len_b,
+        return_attn=return_attn,
+    )
+    if search.beam_size == 1:
+        return greedy_search(model, src, src_lengths, **limits)
+    return beam_search(
+        model,
+        src,
+        src_lengths,
+        beam_size=search.beam_size,
+        len_alpha=search.len_alpha,
+        cov_beta=search.cov_beta,
+        nbest=nbest,
+        **limits,
+    )

@@ -15,8 +15,7 @@ from nmt.data.batch import Batch
 from nmt.metrics import corpus_bleu
 from nmt.model.config import Seq2SeqConfig
 from nmt.model.seq2seq import build_model
-from nmt.search import beam_search, greedy_search
-from nmt.search.config import SearchConfig
+from nmt.search.config import SearchConfig, run_search
 from nmt.tokenizer import SpecialIds
 from nmt.training.loss import projected_label_smoothed_nll
 from nmt.training.lr_schedule import build_scheduler
@@ -70,23 +69,13 @@ class TranslationModule(pl.LightningModule):
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor) -> list[list[int]]:
         """Translate a batch of source ids with the configured search; return target ids."""
-        cfg = self.search_config
-        common = dict(
-            bos_id=self.special.bos,
-            eos_id=self.special.eos,
-            max_len_a=cfg.max_len_a,
-            max_len_b=cfg.max_len_b,
-        )
-        if cfg.beam_size == 1:
-            return greedy_search(self.model, src, src_lengths, **common).best_tokens()
-        hyps = beam_search(
+        hyps = run_search(
             self.model,
             src,
             src_lengths,
-            beam_size=cfg.beam_size,
-            len_alpha=cfg.len_alpha,
-            cov_beta=cfg.cov_beta,
-            **common,
+            self.search_config,
+            bos_id=self.special.bos,
+            eos_id=self.special.eos,
         )
         return hyps.best_tokens()
 
