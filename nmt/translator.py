@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from nmt.data.multilingual import tag_line
 from nmt.model.config import Seq2SeqConfig
 from nmt.model.quantize import quantize_int8
 from nmt.model.seq2seq import Seq2Seq, build_model
@@ -71,6 +72,7 @@ class Translator:
         src_lang: source language code.
         tgt_lang: target language code.
         max_src_tokens: longer inputs are truncated to this many pieces (and reported).
+        multilingual: the model is asked for `tgt_lang` by a <2tgt_lang> tag on each source.
     """
 
     def __init__(
@@ -83,6 +85,7 @@ class Translator:
         src_lang: str,
         tgt_lang: str,
         max_src_tokens: int = 250,
+        multilingual: bool = False,
     ) -> None:
         self.model = model
         self.src_tokenizer = src_tokenizer
@@ -91,13 +94,24 @@ class Translator:
         self.src_lang = src_lang
         self.tgt_lang = tgt_lang
         self.max_src_tokens = max_src_tokens
+        self.multilingual = multilingual
         self.device = next(model.parameters()).device
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, *, device: str = "cpu", quantize: str | None = None, **kwargs: Any
+        cls,
+        path: str | Path,
+        *,
+        device: str = "cpu",
+        quantize: str | None = None,
+        tgt_lang: str | None = None,
+        **kwargs: Any,
     ) -> Translator:
-        """Rebuild model and tokenizers from a checkpoint; `quantize="int8"` for CPU int8."""
+        """Rebuild model and tokenizers from a checkpoint; `quantize="int8"` for CPU int8.
+
+        `tgt_lang` picks the output language of a multilingual checkpoint (required there);
+        for a bilingual one it may only name the language the checkpoint translates into.
+        """
         checkpoint = load_checkpoint(path)
         model, special = model_from_checkpoint(checkpoint)
         if quantize not in (None, "int8"):
@@ -111,13 +125,15 @@ class Translator:
         src_tok = SpmTokenizer.from_bytes(section["src_spm"])
         same = section["tgt_spm"] == section["src_spm"]
         tgt_tok = src_tok if same else SpmTokenizer.from_bytes(section["tgt_spm"])
+        targets = list(section.get("tgt_langs") or [])
         return cls(
             model,
             src_tok,
             tgt_tok,
             special,
             src_lang=section["src_lang"],
-            tgt_lang=section["tgt_lang"],
+            tgt_lang=output_language(path, section["tgt_lang"], targets, tgt_lang),
+            multilingual=bool(targets),
             **kwargs,
         )
 
@@ -146,6 +162,11 @@ class Translator:
         if nbest > search.beam_size:
             raise ValueError(f"nbest={nbest} exceeds search.beam_size={search.beam_size}")
         ids = self.src_tokenizer.encode(lines)
+        if self.multilingual:  # tag the lines that have content; empty ones stay empty
+            tagged = [i for i, x in enumerate(ids) if x]
+            encoded = self.src_tokenizer.encode([tag_line(lines[i], self.tgt_lang) for i in tagged])
+            for index, x in zip(tagged, encoded, strict=True):
+                ids[index] = x
         truncated = [len(x) > self.max_src_tokens for x in ids]
         ids = [x[: self.max_src_tokens] for x in ids]
         results: list[Translation | None] = [None] * len(lines)
@@ -196,6 +217,28 @@ class Translator:
             attn=best.attn,
             truncated=truncated,
         )
+
+
+def output_language(path: str | Path, trained: str, targets: list[str], wanted: str | None) -> str:
+    """The language to translate into, checked against what the checkpoint was trained for.
+
+    Args:
+        path: the checkpoint (named in errors).
+        trained: its `tgt_lang` (a name such as "multi" for a multilingual model).
+        targets: the languages a multilingual checkpoint has tags for; [] when bilingual.
+        wanted: the `tgt_lang` asked for, or None.
+    """
+    if targets:
+        if wanted is None or wanted not in targets:
+            asked = "no tgt_lang given" if wanted is None else f"tgt_lang={wanted} is not known"
+            raise ValueError(
+                f"ckpt: {path} is multilingual and translates into {', '.join(targets)}: "
+                f"{asked} (set tgt_lang=one of them)"
+            )
+        return wanted
+    if wanted is not None and wanted != trained:
+        raise ValueError(f"tgt_lang={wanted}: ckpt {path} only translates into {trained}")
+    return trained
 
 
 def one_line(text: str) -> str:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_info
@@ -17,6 +18,7 @@ from nmt.data.batch import Batch, collate
 from nmt.data.binarize import BinarizedCorpus, binarize, spm_model_path
 from nmt.data.corpus import read_lines
 from nmt.data.dataset import ParallelDataset
+from nmt.data.multilingual import lang_tag, resample_counts, resample_indices
 from nmt.data.sampler import TokenBudgetBatchSampler
 from nmt.tokenizer import SpecialIds, SpmTokenizer
 
@@ -54,6 +56,12 @@ class TranslationDataModule(pl.LightningDataModule):
 
     The Trainer must run with `use_distributed_sampler=False`: the training sampler shards
     batches across DDP ranks itself.
+
+    Multilingual training (`nmt.data.multilingual`): the training files concatenate several
+    directions, `groups` gives their pair counts in file order and `tgt_langs` their target
+    languages, whose tags become SentencePiece symbols. The training set is then resampled
+    once per run (seeded) with `temperature` over the directions' sizes after filtering, so
+    every epoch has the same number of batches, as Lightning needs.
     """
 
     def __init__(
@@ -72,6 +80,9 @@ class TranslationDataModule(pl.LightningDataModule):
         valid_batch_tokens: int = 8192,
         num_workers: int = 0,
         seed: int = 1,
+        groups: Sequence[int] | None = None,
+        temperature: float = 1.0,
+        tgt_langs: Sequence[str] = (),
     ):
         """Store the settings; nothing is read until `prepare_data`/`setup`.
 
@@ -79,6 +90,7 @@ class TranslationDataModule(pl.LightningDataModule):
         binarized arrays, `spm` (vocab_size, joint, model_type, character_coverage,
         input_sentence_size, user_defined_symbols), length filter, token budgets, DataLoader
         workers and the shuffling seed; `src_lang`/`tgt_lang` travel into checkpoints.
+        `groups`, `temperature` and `tgt_langs` describe a multilingual corpus (see above).
         """
         super().__init__()
         self.paths = {
@@ -90,6 +102,12 @@ class TranslationDataModule(pl.LightningDataModule):
         self.work_dir = Path(work_dir)
         self.bin_dir = self.work_dir / "bin"
         self.spm = spm_settings(spm)
+        self.tgt_langs = list(tgt_langs)
+        tags = [lang_tag(lang) for lang in self.tgt_langs]
+        extra = self.spm["user_defined_symbols"]
+        self.spm["user_defined_symbols"] = tags + [s for s in extra if s not in tags]
+        self.groups = None if groups is None else [int(n) for n in groups]
+        self.temperature = temperature
         self.max_len = max_len
         self.max_len_ratio = max_len_ratio
         self.batch_tokens = batch_tokens
@@ -120,9 +138,27 @@ class TranslationDataModule(pl.LightningDataModule):
                 f"{self.paths['train'][0]}: no training pairs left after filtering "
                 f"(data.max_len={self.max_len}, data.max_len_ratio={self.max_len_ratio})"
             )
+        if self.groups is not None:
+            self.train_dataset = self._resampled(self.train_dataset, corpora["train"].num_pairs)
         self.valid_dataset = ParallelDataset(corpora["valid"])
         self.valid_src_lines = read_lines(self.paths["valid"][0])
         self.valid_refs = read_lines(self.paths["valid"][1])
+
+    def _resampled(self, dataset: ParallelDataset, num_lines: int) -> ParallelDataset:
+        """Draw each direction's share of an epoch by temperature (see the class doc)."""
+        assert self.groups is not None
+        if sum(self.groups) != num_lines:
+            raise ValueError(
+                f"{self.paths['train'][0]}: {num_lines} lines, but the directions hold "
+                f"{sum(self.groups)} pairs (rebuild the multilingual corpus)"
+            )
+        group_of = np.searchsorted(np.cumsum(self.groups), dataset.line_numbers, side="right")
+        kept = np.bincount(group_of, minlength=len(self.groups)).tolist()
+        counts = resample_counts(kept, self.temperature)
+        rng = np.random.default_rng([self.seed, len(self.groups)])
+        shares = ", ".join(f"{n:,} -> {m:,}" for n, m in zip(kept, counts, strict=True))
+        rank_zero_info(f"directions resampled (temperature {self.temperature}): {shares}")
+        return dataset.select(resample_indices(group_of, counts, rng))
 
     def train_dataloader(self) -> DataLoader:
         """Token-budget batches, shuffled per epoch, sharded over DDP ranks, resumable."""

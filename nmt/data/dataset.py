@@ -109,11 +109,15 @@ class ParallelDataset:
                 self.src_lengths[block], self.tgt_lengths[block], max_len, max_len_ratio, removed
             )
         report = FilterReport(total=len(self), kept=int(keep.sum()), removed=removed)
+        return self.select(keep), report
+
+    def select(self, positions: np.ndarray) -> ParallelDataset:
+        """A dataset of the examples at `positions` (a boolean mask or indices; repeats allowed)."""
         subset = copy.copy(self)
-        subset.line_numbers = self.line_numbers[keep]
-        subset.src_lengths = self.src_lengths[keep]
-        subset.tgt_lengths = self.tgt_lengths[keep]
-        return subset, report
+        subset.line_numbers = self.line_numbers[positions]
+        subset.src_lengths = self.src_lengths[positions]
+        subset.tgt_lengths = self.tgt_lengths[positions]
+        return subset
 
 
 def _lengths(offsets: _NpyReader) -> np.ndarray:

@@ -19,7 +19,8 @@ from nmt.data.batch import Batch
 from nmt.data.datamodule import TranslationDataModule
 from nmt.model.config import Seq2SeqConfig
 from nmt.model.flops import train_flops_per_token
-from nmt.tasks.train import build_datamodule, build_module, train
+from nmt.tasks.data import build_datamodule
+from nmt.tasks.train import build_module, train
 from nmt.training.module import TranslationModule
 from nmt.utils.bench import peak_rss_mb
 

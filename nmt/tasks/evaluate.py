@@ -107,7 +107,11 @@ def translate_lines(cfg: DictConfig, lines: list[str]) -> list[str]:
 
     search = SearchConfig(**to_dict(cfg.search))
     translator = Translator.from_checkpoint(
-        cfg.ckpt, device=cfg.device, quantize=cfg.quantize, max_src_tokens=cfg.max_src_tokens
+        cfg.ckpt,
+        device=cfg.device,
+        quantize=cfg.quantize,
+        max_src_tokens=cfg.max_src_tokens,
+        tgt_lang=cfg.tgt_lang,
     )
     with tqdm(total=len(lines), file=sys.stderr, disable=not cfg.progress, unit="line") as bar:
         results = translator.translate(

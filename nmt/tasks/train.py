@@ -13,61 +13,10 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from nmt.data.datamodule import TranslationDataModule
-from nmt.data.recipes import bible
 from nmt.tasks.config import to_dict
-from nmt.tasks.prepare import bible_source
+from nmt.tasks.data import build_datamodule, ensure_corpus
 from nmt.training.module import TranslationModule
 from nmt.utils.logging import rank_zero_print
-
-
-def ensure_corpus(cfg: DictConfig) -> None:
-    """Run the data recipe when the configured training or validation files are missing."""
-    data = cfg.data
-    needed = [
-        Path(data.train_src),
-        Path(data.train_tgt),
-        Path(data.valid_src),
-        Path(data.valid_tgt),
-    ]
-    if all(p.is_file() for p in needed):
-        return
-    if data.recipe is None:
-        missing = next(p for p in needed if not p.is_file())
-        raise ValueError(f"{missing}: file not found")
-    if data.recipe != "bible":
-        raise ValueError(f"data.recipe must be bible or null, got {data.recipe!r}")
-    src = data.bible.src or bible.default_code(data.src_lang, "data.src_lang")
-    tgt = data.bible.tgt or bible.default_code(data.tgt_lang, "data.tgt_lang")
-    result = bible.prepare_pair(
-        bible_source(cfg.corpus),
-        Path(data.dir),
-        src=str(src),
-        tgt=str(tgt),
-        src_lang=data.src_lang,
-        tgt_lang=data.tgt_lang,
-    )
-    if result is not None:
-        rank_zero_print(f"prepared {data.dir}: {result.counts} (Bible {src}->{tgt})")
-
-
-def build_datamodule(cfg: DictConfig) -> TranslationDataModule:
-    data = cfg.data
-    return TranslationDataModule(
-        train_src=data.train_src,
-        train_tgt=data.train_tgt,
-        valid_src=data.valid_src,
-        valid_tgt=data.valid_tgt,
-        src_lang=data.src_lang,
-        tgt_lang=data.tgt_lang,
-        work_dir=data.work_dir,
-        spm=to_dict(data.spm),
-        max_len=data.max_len,
-        max_len_ratio=data.max_len_ratio,
-        batch_tokens=data.batch_tokens,
-        valid_batch_tokens=data.valid_batch_tokens,
-        num_workers=data.num_workers,
-        seed=cfg.seed,
-    )
 
 
 def resume_checkpoint(cfg: DictConfig) -> str | None:
@@ -115,8 +64,8 @@ def train(cfg: DictConfig) -> float | None:
     set_threads(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     ckpt_path = resume_checkpoint(cfg)
-    ensure_corpus(cfg)
-    datamodule = build_datamodule(cfg)
+    groups = ensure_corpus(cfg)
+    datamodule = build_datamodule(cfg, groups)
     datamodule.prepare_data()
     datamodule.setup("fit")
     module = build_module(cfg, datamodule)

@@ -55,7 +55,11 @@ def translate(cfg: DictConfig) -> None:
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     search = SearchConfig(**to_dict(cfg.search))
     translator = Translator.from_checkpoint(
-        cfg.ckpt, device=cfg.device, quantize=cfg.quantize, max_src_tokens=cfg.max_src_tokens
+        cfg.ckpt,
+        device=cfg.device,
+        quantize=cfg.quantize,
+        max_src_tokens=cfg.max_src_tokens,
+        tgt_lang=cfg.tgt_lang,
     )
     if cfg.align and cfg.output is None and cfg.align_output is None:
         raise ValueError("align=true with output on stdout needs align_output=PATH")

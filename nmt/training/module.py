@@ -171,6 +171,7 @@ class TranslationModule(pl.LightningModule):
             "tgt_spm": datamodule.tgt_tokenizer.model_bytes,
             "src_lang": datamodule.src_lang,
             "tgt_lang": datamodule.tgt_lang,
+            "tgt_langs": list(datamodule.tgt_langs),  # multilingual: the <2xx> tags it knows
         }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

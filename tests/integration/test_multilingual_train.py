@@ -1,0 +1,143 @@
+"""Multilingual training (data=bible_multi) on the committed sample: de->en and en->de in one
+tiny model; target tags, temperature resampling, tgt_lang in translate and evaluate."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nmt.data.corpus import read_lines
+from nmt.data.dataset import ParallelDataset
+from nmt.data.multilingual import resample_counts, tag_line
+from nmt.search.config import SearchConfig
+from nmt.tasks.config import ROOT_DIR
+from nmt.tasks.data import build_datamodule, ensure_corpus
+from nmt.tasks.train import train
+from nmt.translator import Translator
+from tests.conftest import SAMPLE_DIR, compose_config
+
+SCRIPTS = ROOT_DIR / "scripts"
+
+
+def multi_overrides(root: Path, small_en_de: Path) -> list[str]:
+    """de->en from the whole sample, en->de from its first 300 pairs (unequal sizes)."""
+    directions = (
+        f"[{{src_lang:de,tgt_lang:en,dir:'{SAMPLE_DIR}'}},"
+        f"{{src_lang:en,tgt_lang:de,dir:'{small_en_de}'}}]"
+    )
+    return [
+        "experiment=smoke",
+        "data=bible_multi",
+        f"data.dir={root / 'multi'}",
+        "data.spm.vocab_size=1000",
+        f"data.directions={directions}",
+        "data.temperature=2.0",
+        "data.valid_lines_per_direction=40",
+    ]
+
+
+def write_small_pair(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for split, count in (("train", 300), ("valid", 40)):
+        for lang in ("de", "en"):
+            lines = read_lines(SAMPLE_DIR / f"{split}.{lang}")[:count]
+            (directory / f"{split}.{lang}").write_text("".join(x + "\n" for x in lines))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def multi_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    root = tmp_path_factory.mktemp("multi")
+    overrides = multi_overrides(root, write_small_pair(root / "en-de-small"))
+    cfg = compose_config("train", root, [*overrides, "trainer.max_steps=30"])
+    train(cfg)
+    return root / "out" / "checkpoints" / "last.ckpt", overrides
+
+
+def per_direction(line_numbers) -> list[int]:
+    """Examples of de->en (lines 0..1999) and en->de (lines 2000..)."""
+    return [int((line_numbers < 2000).sum()), int((line_numbers >= 2000).sum())]
+
+
+def test_directions_are_resampled_by_temperature(tmp_path: Path) -> None:
+    overrides = multi_overrides(tmp_path, write_small_pair(tmp_path / "en-de-small"))
+    cfg = compose_config("train", tmp_path, overrides)
+    groups = ensure_corpus(cfg)
+    assert groups == [2000, 300]
+    datamodule = build_datamodule(cfg, groups)
+    datamodule.setup("fit")
+    drawn = per_direction(datamodule.train_dataset.line_numbers)
+    filtered, _ = ParallelDataset(datamodule.train_dataset.corpus).filtered(
+        cfg.data.max_len, cfg.data.max_len_ratio
+    )
+    natural = per_direction(filtered.line_numbers)
+    assert drawn == resample_counts(natural, 2.0)
+    assert drawn[1] > natural[1]  # the small direction is drawn more often than its size
+    # Tags are single pieces of the joint SentencePiece model, at the start of each source.
+    tokenizer = datamodule.src_tokenizer
+    pieces = tokenizer.id_to_pieces(datamodule.train_dataset[0].src.tolist())
+    assert pieces[1] in ("<2en>", "<2de>") and pieces[0] == "▁"
+    assert tokenizer.piece_to_id("<2de>") != datamodule.special_ids.unk
+
+
+def test_checkpoint_knows_its_languages_and_translates_both_ways(multi_run) -> None:
+    ckpt, _ = multi_run
+    section = torch.load(ckpt, weights_only=True)["nmt"]
+    assert section["tgt_langs"] == ["de", "en"]
+    lines = read_lines(SAMPLE_DIR / "test.de")[:5] + [""]
+    search = SearchConfig(beam_size=1)
+    to_en = Translator.from_checkpoint(ckpt, tgt_lang="en")
+    results = to_en.translate(lines, search)
+    assert len(results) == len(lines) and results[-1].text == ""
+    # The model sees exactly the training-time source: the tagged line.
+    expected = to_en.src_tokenizer.encode([tag_line(lines[0], "en")])[0]
+    assert results[0].src_pieces == to_en.src_tokenizer.id_to_pieces(expected)
+    assert "<2en>" in results[0].src_pieces
+    to_de = Translator.from_checkpoint(ckpt, tgt_lang="de").translate(lines, search)
+    assert "<2de>" in to_de[0].src_pieces
+
+
+def test_translate_refuses_a_missing_or_unknown_tgt_lang(multi_run, tmp_path) -> None:
+    ckpt, _ = multi_run
+    src = tmp_path / "in.txt"
+    src.write_text("Im Anfang\n")
+    command = [sys.executable, str(SCRIPTS / "translate.py"), f"ckpt={ckpt}", f"input={src}"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        f"error: ckpt: {ckpt} is multilingual and translates into de, en: no tgt_lang given "
+        "(set tgt_lang=one of them)"
+    ]
+    with pytest.raises(ValueError, match="tgt_lang=fr is not known"):
+        Translator.from_checkpoint(ckpt, tgt_lang="fr")
+
+
+def test_evaluate_scores_a_direction_of_a_multilingual_checkpoint(multi_run, tmp_path) -> None:
+    ckpt, _ = multi_run
+    src, ref = tmp_path / "src.en", tmp_path / "ref.de"
+    src.write_text("".join(x + "\n" for x in read_lines(SAMPLE_DIR / "test.en")[:20]))
+    ref.write_text("".join(x + "\n" for x in read_lines(SAMPLE_DIR / "test.de")[:20]))
+    hyp = tmp_path / "hyp.de"
+    command = [
+        sys.executable,
+        str(SCRIPTS / "evaluate.py"),
+        f"ckpt={ckpt}",
+        f"src={src}",
+        f"ref={ref}",
+        f"hyp_out={hyp}",
+        "tgt_lang=de",
+        "search.beam_size=1",
+        "progress=false",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("BLEU")
+    assert len(read_lines(hyp, allow_empty=True)) == 20
+    expected = Translator.from_checkpoint(ckpt, tgt_lang="de").translate(
+        read_lines(src), SearchConfig(beam_size=1)
+    )
+    assert read_lines(hyp, allow_empty=True) == [r.text for r in expected]
