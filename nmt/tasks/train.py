@@ -11,11 +11,14 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from nmt.data.datamodule import TranslationDataModule
 from nmt.data.recipes import bible
 from nmt.tasks.config import to_dict
 from nmt.tasks.prepare import bible_source
+from nmt.training.callbacks import last_checkpoint_path
+from nmt.training.checkpoint_io import AtomicCheckpointIO
 from nmt.training.module import TranslationModule
 from nmt.utils.logging import rank_zero_print
 
@@ -122,9 +125,23 @@ def train(cfg: DictConfig) -> float | None:
     module = build_module(cfg, datamodule)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
+    )
     rank_zero_print(f"model: {sum(p.numel() for p in module.parameters()):,} parameters")
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except SIGTERMException:
+        # Lightning exits with status 0 here; an interrupted run must not look finished.
+        raise SystemExit(
+            f"interrupted at step {trainer.global_step}: saved {last_checkpoint_path(trainer)}; "
+            "continue with resume=true"
+        ) from None
+    if module.nonfinite.skipped:
+        rank_zero_print(
+            f"skipped_batches: {module.nonfinite.skipped} "
+            "(updates dropped for a non-finite loss or gradient)"
+        )
     best, bleu = finish(trainer, module, datamodule)
     rank_zero_print(f"best_checkpoint: {best}")
     return bleu
