@@ -155,13 +155,15 @@ def finish(
     Training bounded by time usually stops between validations, so the final weights (often
     the best: the learning rate has decayed) are validated and saved as
     `final-stepN.ckpt`, which becomes the best checkpoint when its BLEU is the highest.
-    `last.ckpt` stays the checkpoint of the last validation: Lightning counts a stopped
-    fit as a finished epoch, so only that one resumes exactly.
+    `last.ckpt` stays the latest checkpoint written during the fit (at a validation or by
+    `callbacks.last_checkpoint`): Lightning counts a stopped fit as a finished epoch, so
+    only those resume exactly.
     """
     callback = trainer.checkpoint_callback
     best_path, best_score = callback.best_model_path, callback.best_model_score
     best = (best_path, None if best_score is None else float(best_score))
-    if module.last_saved_step == trainer.global_step and best_path:
+    step = trainer.global_step
+    if module.last_validated_step == step and module.last_saved_step == step and best_path:
         return best
     metrics: dict[str, Any] = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
     final_bleu = metrics.get("val/bleu")

@@ -86,7 +86,8 @@ class CheckpointOnSignal(pl.Callback):
     the loop raises `SIGTERMException` once the running batch is done; this callback saves
     the checkpoint in `on_exception`. SIGINT (Ctrl+C) is routed to the same handler, because
     Lightning's own path, a KeyboardInterrupt wherever it lands (possibly halfway through an
-    optimizer step), leaves no consistent state to save. A second SIGINT interrupts at once.
+    optimizer step), leaves no consistent state to save. A second SIGINT interrupts at once;
+    an ignored SIGINT (`nohup`, background jobs) stays ignored.
     """
 
     def __init__(self) -> None:
@@ -94,7 +95,11 @@ class CheckpointOnSignal(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         sigterm = signal.getsignal(signal.SIGTERM)
-        if threading.current_thread() is not threading.main_thread() or not callable(sigterm):
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or not callable(sigterm)
+            or signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        ):
             return
 
         def on_sigint(signum: int, frame: Any) -> None:

@@ -68,6 +68,7 @@ class TranslationModule(pl.LightningModule):
         self._val_hyps: dict[int, list[int]] = {}
         self.vocab_section: dict[str, Any] = {}
         self.last_saved_step = -1  # global step of the latest checkpoint written
+        self.last_validated_step = -1  # global step of the latest validation
         self.nonfinite = NonFiniteGuard(self.optim_config.nonfinite, self.optim_config.max_skipped)
         self._step_loss: torch.Tensor | None = None  # this step's loss, checked before the update
 
@@ -117,6 +118,7 @@ class TranslationModule(pl.LightningModule):
                 self._val_hyps[index] = tokens
 
     def on_validation_epoch_end(self) -> None:
+        self.last_validated_step = self.global_step
         loss, nll, ntokens = self._val_sums.tolist()
         self._val_sums.zero_()
         if ntokens == 0:

@@ -81,9 +81,19 @@ def start_training(root: Path, data_dir: Path, *overrides: str) -> subprocess.Po
     path = os.pathsep.join(p for p in (str(ROOT_DIR), os.environ.get("PYTHONPATH")) if p)
     root.mkdir(parents=True, exist_ok=True)
     with open(root / "stdout", "w") as out, open(root / "stderr", "w") as err:
-        env = {**os.environ, "PYTHONPATH": path}
-        # A session of its own, so that a test can kill DDP ranks with their launcher.
-        return subprocess.Popen(cmd, stdout=out, stderr=err, env=env, start_new_session=True)
+        return subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=err,
+            env={**os.environ, "PYTHONPATH": path},
+            start_new_session=True,  # so that a test can kill DDP ranks with their launcher
+            preexec_fn=default_sigint,
+        )
+
+
+def default_sigint() -> None:
+    """Let the child handle SIGINT even when pytest runs as a background job (SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(condition: Callable[[], bool], proc: subprocess.Popen, timeout_s: float = 120) -> None:
