@@ -86,8 +86,10 @@ class CheckpointOnSignal(pl.Callback):
     the loop raises `SIGTERMException` once the running batch is done; this callback saves
     the checkpoint in `on_exception`. SIGINT (Ctrl+C) is routed to the same handler, because
     Lightning's own path, a KeyboardInterrupt wherever it lands (possibly halfway through an
-    optimizer step), leaves no consistent state to save. A second SIGINT interrupts at once;
-    an ignored SIGINT (`nohup`, background jobs) stays ignored.
+    optimizer step), leaves no consistent state to save. Under DDP, rank 0's handler also
+    forwards the signal to the other ranks, so a Ctrl+C that reaches every rank arrives twice
+    there: a second SIGINT therefore does not abort (SIGQUIT or SIGKILL do). An ignored
+    SIGINT (`nohup`, background jobs) stays ignored.
     """
 
     def __init__(self) -> None:
@@ -101,13 +103,7 @@ class CheckpointOnSignal(pl.Callback):
             or signal.getsignal(signal.SIGINT) == signal.SIG_IGN
         ):
             return
-
-        def on_sigint(signum: int, frame: Any) -> None:
-            if trainer.received_sigterm:
-                raise KeyboardInterrupt
-            sigterm(signum, frame)
-
-        self._sigint = signal.signal(signal.SIGINT, on_sigint)
+        self._sigint = signal.signal(signal.SIGINT, sigterm)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._restore_sigint()

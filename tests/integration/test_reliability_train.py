@@ -117,6 +117,7 @@ def assert_same_weights(actual: dict, expected: dict) -> None:
         torch.testing.assert_close(actual[key], expected[key], rtol=0, atol=1e-6, msg=key)
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, data_dir, reference):
     last = tmp_path / "out" / "checkpoints" / "last.ckpt"
     pace = [f"+callbacks.pace._target_={HOOKS}.Pace", "+callbacks.pace.seconds=0.05"]
@@ -133,6 +134,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, data_dir, refere
     assert_same_weights(final_weights(tmp_path), reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_saves_checkpoint_then_resume_equals_uninterrupted_run(
     tmp_path, data_dir, reference, signum
