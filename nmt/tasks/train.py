@@ -11,10 +11,13 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from nmt.data.datamodule import TranslationDataModule
 from nmt.tasks.config import to_dict
 from nmt.tasks.data import build_datamodule, ensure_corpus
+from nmt.training.callbacks import last_checkpoint_path
+from nmt.training.checkpoint_io import AtomicCheckpointIO
 from nmt.training.module import TranslationModule
 from nmt.utils.logging import rank_zero_print
 
@@ -71,9 +74,23 @@ def train(cfg: DictConfig) -> float | None:
     module = build_module(cfg, datamodule)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
+    )
     rank_zero_print(f"model: {sum(p.numel() for p in module.parameters()):,} parameters")
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    except SIGTERMException:
+        # Lightning exits with status 0 here; an interrupted run must not look finished.
+        raise SystemExit(
+            f"interrupted at step {trainer.global_step}: saved {last_checkpoint_path(trainer)}; "
+            "continue with resume=true"
+        ) from None
+    if module.nonfinite.skipped:
+        rank_zero_print(
+            f"skipped_batches: {module.nonfinite.skipped} "
+            "(updates dropped for a non-finite loss or gradient)"
+        )
     best, bleu = finish(trainer, module, datamodule)
     rank_zero_print(f"best_checkpoint: {best}")
     return bleu
@@ -87,13 +104,15 @@ def finish(
     Training bounded by time usually stops between validations, so the final weights (often
     the best: the learning rate has decayed) are validated and saved as
     `final-stepN.ckpt`, which becomes the best checkpoint when its BLEU is the highest.
-    `last.ckpt` stays the checkpoint of the last validation: Lightning counts a stopped
-    fit as a finished epoch, so only that one resumes exactly.
+    `last.ckpt` stays the latest checkpoint written during the fit (at a validation or by
+    `callbacks.last_checkpoint`): Lightning counts a stopped fit as a finished epoch, so
+    only those resume exactly.
     """
     callback = trainer.checkpoint_callback
     best_path, best_score = callback.best_model_path, callback.best_model_score
     best = (best_path, None if best_score is None else float(best_score))
-    if module.last_saved_step == trainer.global_step and best_path:
+    step = trainer.global_step
+    if module.last_validated_step == step and module.last_saved_step == step and best_path:
         return best
     metrics: dict[str, Any] = trainer.validate(module, datamodule=datamodule, verbose=False)[0]
     final_bleu = metrics.get("val/bleu")

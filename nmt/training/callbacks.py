@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 
 class TokenThroughput(pl.Callback):
@@ -65,3 +69,55 @@ class BestCheckpointReport(pl.Callback):
                 f"best checkpoint (val/bleu {callback.best_model_score}): "
                 f"{callback.best_model_path}"
             )
+
+
+def last_checkpoint_path(trainer: pl.Trainer) -> Path:
+    """`last.ckpt` of the trainer's (first) ModelCheckpoint: what `resume=true` continues."""
+    callback = trainer.checkpoint_callback
+    if callback is None or callback.dirpath is None:
+        raise ValueError("checkpointing is off (no ModelCheckpoint with a dirpath)")
+    return Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
+
+
+class CheckpointOnSignal(pl.Callback):
+    """On SIGTERM or SIGINT, finish the running batch, save `last.ckpt`, and stop.
+
+    Lightning handles SIGTERM itself: the handler sets a flag (shared by the DDP ranks) and
+    the loop raises `SIGTERMException` once the running batch is done; this callback saves
+    the checkpoint in `on_exception`. SIGINT (Ctrl+C) is routed to the same handler, because
+    Lightning's own path, a KeyboardInterrupt wherever it lands (possibly halfway through an
+    optimizer step), leaves no consistent state to save. Under DDP, rank 0's handler also
+    forwards the signal to the other ranks, so a Ctrl+C that reaches every rank arrives twice
+    there: a second SIGINT therefore does not abort (SIGQUIT or SIGKILL do). An ignored
+    SIGINT (`nohup`, background jobs) stays ignored.
+    """
+
+    def __init__(self) -> None:
+        self._sigint: Any = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        sigterm = signal.getsignal(signal.SIGTERM)
+        if (
+            threading.current_thread() is not threading.main_thread()
+            or not callable(sigterm)
+            or signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        ):
+            return
+        self._sigint = signal.signal(signal.SIGINT, sigterm)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._restore_sigint()
+
+    def on_exception(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
+    ) -> None:
+        if isinstance(exception, SIGTERMException):
+            path = last_checkpoint_path(trainer)
+            trainer.save_checkpoint(path)
+            rank_zero_info(f"signal received: saved step {trainer.global_step} to {path}")
+        self._restore_sigint()
+
+    def _restore_sigint(self) -> None:
+        if self._sigint is not None:
+            signal.signal(signal.SIGINT, self._sigint)
+            self._sigint = None

@@ -10,6 +10,7 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import Timer
+from pytorch_lightning.utilities import rank_zero_warn
 
 from nmt.data.batch import Batch
 from nmt.metrics import corpus_bleu
@@ -19,6 +20,7 @@ from nmt.search.config import SearchConfig, run_search
 from nmt.tokenizer import SpecialIds
 from nmt.training.loss import projected_label_smoothed_nll
 from nmt.training.lr_schedule import build_scheduler
+from nmt.training.nonfinite import NonFiniteGuard, all_finite
 from nmt.training.optim_config import OptimConfig
 
 CHECKPOINT_KEY = "nmt"
@@ -66,6 +68,9 @@ class TranslationModule(pl.LightningModule):
         self._val_hyps: dict[int, list[int]] = {}
         self.vocab_section: dict[str, Any] = {}
         self.last_saved_step = -1  # global step of the latest checkpoint written
+        self.last_validated_step = -1  # global step of the latest validation
+        self.nonfinite = NonFiniteGuard(self.optim_config.nonfinite, self.optim_config.max_skipped)
+        self._step_loss: torch.Tensor | None = None  # this step's loss, checked before the update
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor) -> list[list[int]]:
         """Translate a batch of source ids with the configured search; return target ids."""
@@ -97,6 +102,7 @@ class TranslationModule(pl.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         loss, nll, ntokens = self._loss(batch)
         loss = loss / ntokens
+        self._step_loss = loss.detach()
         size = batch.src.size(0)
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.log("train/nll", nll / ntokens, batch_size=size)
@@ -112,6 +118,7 @@ class TranslationModule(pl.LightningModule):
                 self._val_hyps[index] = tokens
 
     def on_validation_epoch_end(self) -> None:
+        self.last_validated_step = self.global_step
         loss, nll, ntokens = self._val_sums.tolist()
         self._val_sums.zero_()
         if ntokens == 0:
@@ -130,6 +137,28 @@ class TranslationModule(pl.LightningModule):
         self._val_hyps = {}
         score, _signature = corpus_bleu(hyps, [refs])
         return float(score.score)
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Drop this update (or stop) when the loss or a gradient is NaN or infinite.
+
+        Gradients are all-reduced by now, and the loss verdict is reduced across ranks, so
+        every DDP rank takes the same decision. Dropping means no gradients at all: Adam then
+        leaves weights and moments untouched (zeroed gradients would still move them), and
+        clipping by norm, which would spread a NaN norm over every weight, has nothing to do.
+        With 16-bit mixed precision, gradient overflow is the GradScaler's business (it skips
+        those steps and lowers the scale), so only the loss is checked there.
+        """
+        trainer = self.trainer
+        params = () if trainer.precision == "16-mixed" else self.parameters()
+        finite = bool(all_finite(self._step_loss, params))
+        finite = not trainer.strategy.reduce_boolean_decision(not finite, all=False)
+        if self.nonfinite.should_skip(finite, self.global_step):
+            optimizer.zero_grad(set_to_none=True)
+            rank_zero_warn(
+                f"step {self.global_step}: non-finite loss or gradients, update skipped "
+                f"({self.nonfinite.skipped} so far)"
+            )
+        self.log("train/skipped_batches", float(self.nonfinite.skipped))
 
     def configure_optimizers(self) -> dict[str, Any]:
         cfg = self.optim_config
@@ -175,10 +204,11 @@ class TranslationModule(pl.LightningModule):
         }
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Embed tokenizers, languages and RNG states so the checkpoint stands alone."""
+        """Embed tokenizers, languages, RNG states and the skipped-update count."""
         self.last_saved_step = self.global_step
         checkpoint[CHECKPOINT_KEY] = {
             **self.vocab_section,
+            "skipped_batches": self.nonfinite.skipped,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "numpy": _numpy_state(),
@@ -187,9 +217,12 @@ class TranslationModule(pl.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore the RNG states so a resumed run draws the same dropout masks."""
+        """Restore the RNG states (a resumed run draws the same dropout masks) and counts."""
         section = checkpoint.get(CHECKPOINT_KEY, {})
-        self.vocab_section = {k: v for k, v in section.items() if k != "rng"}
+        self.vocab_section = {
+            k: v for k, v in section.items() if k not in ("rng", "skipped_batches")
+        }
+        self.nonfinite.skipped = int(section.get("skipped_batches", 0))
         rng = section.get("rng")
         if rng is not None:
             torch.set_rng_state(rng["torch"])

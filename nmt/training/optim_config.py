@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from nmt.training.lr_schedule import ScheduleConfig
+from nmt.training.nonfinite import NONFINITE_POLICIES
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class OptimConfig(ScheduleConfig):
     label_smoothing: float = 0.1
     grad_clip: float = 5.0
     loss_chunk: int = 256  # output-layer rows projected at once in the fused loss
+    nonfinite: str = "skip"  # a NaN/inf loss or gradient: skip the update, or stop
+    max_skipped: int = 100  # with skip: stop once more updates than this were skipped
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -31,3 +34,9 @@ class OptimConfig(ScheduleConfig):
             raise ValueError(f"optim.grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
         if self.loss_chunk < 1:
             raise ValueError(f"optim.loss_chunk must be >= 1, got {self.loss_chunk}")
+        if self.nonfinite not in NONFINITE_POLICIES:
+            raise ValueError(
+                f"optim.nonfinite must be one of {NONFINITE_POLICIES}, got {self.nonfinite!r}"
+            )
+        if self.max_skipped < 0:
+            raise ValueError(f"optim.max_skipped must be >= 0, got {self.max_skipped}")
