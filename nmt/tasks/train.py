@@ -14,9 +14,12 @@ from omegaconf import DictConfig
 
 from nmt.data.datamodule import TranslationDataModule
 from nmt.data.recipes import bible
-from nmt.tasks.config import to_dict
+from nmt.model.config import Seq2SeqConfig
+from nmt.search.config import SearchConfig
+from nmt.tasks.config import to_dict, typed_dict
 from nmt.tasks.prepare import bible_source
 from nmt.training.module import TranslationModule
+from nmt.training.optim_config import OptimConfig
 from nmt.utils.logging import rank_zero_print
 
 
@@ -67,6 +70,7 @@ def build_datamodule(cfg: DictConfig) -> TranslationDataModule:
         valid_batch_tokens=data.valid_batch_tokens,
         num_workers=data.num_workers,
         seed=cfg.seed,
+        on_invalid_utf8=data.on_invalid_utf8,
     )
 
 
@@ -94,12 +98,26 @@ def set_threads(cfg: DictConfig) -> None:
     torch.set_num_threads(threads)
 
 
+def module_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
+    """The model/optim/val.search nodes, type-checked and range-checked (ValueError names the key).
+
+    Called first by `train`, so a bad value stops the run before any data is read.
+    """
+    configs = {
+        "model": typed_dict(cfg.model, Seq2SeqConfig, "model"),
+        "optim": typed_dict(cfg.optim, OptimConfig, "optim"),
+        "search": typed_dict(cfg.val.search, SearchConfig, "val.search"),
+    }
+    Seq2SeqConfig.from_dict(configs["model"])
+    OptimConfig(**configs["optim"])
+    SearchConfig(**configs["search"])
+    return configs
+
+
 def build_module(cfg: DictConfig, datamodule: TranslationDataModule) -> TranslationModule:
     """The LightningModule for `cfg`, sized by the set-up DataModule's vocabularies."""
     module = TranslationModule(
-        model=to_dict(cfg.model),
-        optim=to_dict(cfg.optim),
-        search=to_dict(cfg.val.search),
+        **module_configs(cfg),
         src_vocab_size=datamodule.src_vocab_size,
         tgt_vocab_size=datamodule.tgt_vocab_size,
         special_ids=dataclasses.asdict(datamodule.special_ids),
@@ -112,6 +130,7 @@ def build_module(cfg: DictConfig, datamodule: TranslationDataModule) -> Translat
 
 def train(cfg: DictConfig) -> float | None:
     """Train a model as configured; print `best_checkpoint: PATH` last; return valid BLEU."""
+    module_configs(cfg)
     set_threads(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     ckpt_path = resume_checkpoint(cfg)
