@@ -20,6 +20,7 @@ from nmt.tasks.config import to_dict, typed_dict
 from nmt.tasks.prepare import bible_source
 from nmt.training.module import TranslationModule
 from nmt.training.optim_config import OptimConfig
+from nmt.translator import CHECKPOINT_KEY, load_checkpoint
 from nmt.utils.logging import rank_zero_print
 
 
@@ -88,6 +89,24 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
     return str(last)
 
 
+def check_resume_vocabulary(ckpt_path: str, datamodule: TranslationDataModule) -> None:
+    """Stop unless the checkpoint to continue from was trained with these tokenizers.
+
+    The data's SentencePiece model(s) come from the configured files and `data.spm`; a
+    checkpoint trained on other data has other pieces behind the same ids (or another
+    vocabulary size), and continuing from it would train on garbage.
+    """
+    section = load_checkpoint(ckpt_path, key="ckpt_path")[CHECKPOINT_KEY]
+    tokenizers = {"src": datamodule.src_tokenizer, "tgt": datamodule.tgt_tokenizer}
+    for (side, tokenizer), path in zip(tokenizers.items(), datamodule.paths["train"], strict=True):
+        if section.get(f"{side}_spm") != tokenizer.model_bytes:
+            raise ValueError(
+                f"ckpt_path: {ckpt_path}: trained with another {side} SentencePiece model than "
+                f"the one data.train_{side} ({path}) and data.spm give; a checkpoint continues "
+                "only on the data it was trained with"
+            )
+
+
 def set_threads(cfg: DictConfig) -> None:
     """One intra-op thread pool per process, sized so processes do not oversubscribe cores."""
     threads = cfg.threads
@@ -138,6 +157,8 @@ def train(cfg: DictConfig) -> float | None:
     datamodule = build_datamodule(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    if ckpt_path is not None:
+        check_resume_vocabulary(ckpt_path, datamodule)
     module = build_module(cfg, datamodule)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]

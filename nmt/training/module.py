@@ -20,6 +20,7 @@ from nmt.tokenizer import SpecialIds
 from nmt.training.loss import projected_label_smoothed_nll
 from nmt.training.lr_schedule import build_scheduler
 from nmt.training.optim_config import OptimConfig
+from nmt.translator import CHECKPOINT_FORMAT
 
 CHECKPOINT_KEY = "nmt"
 
@@ -178,6 +179,7 @@ class TranslationModule(pl.LightningModule):
         self.last_saved_step = self.global_step
         checkpoint[CHECKPOINT_KEY] = {
             **self.vocab_section,
+            "format": CHECKPOINT_FORMAT,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "numpy": _numpy_state(),
@@ -188,7 +190,7 @@ class TranslationModule(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore the RNG states so a resumed run draws the same dropout masks."""
         section = checkpoint.get(CHECKPOINT_KEY, {})
-        self.vocab_section = {k: v for k, v in section.items() if k != "rng"}
+        self.vocab_section = {k: v for k, v in section.items() if k not in ("rng", "format")}
         rng = section.get("rng")
         if rng is not None:
             torch.set_rng_state(rng["torch"])
