@@ -1,15 +1,36 @@
-"""Entry points: `scripts/<name>.py` and the console scripts (`nmt-train`, ...) call these."""
+"""Entry points: `scripts/<name>.py` and the console scripts (`nmt-train`, ...) call these.
+
+User errors never end in a traceback: a bad override or config value, a missing or undecodable
+file, a bad checkpoint or an output that cannot be written prints one line `error: ...`
+naming the key, file or line, and exits with status 1. Tracebacks are left for bugs
+(and for everything when the user sets HYDRA_FULL_ERROR=1).
+"""
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Callable
 from importlib import import_module
 from typing import Any
 
 import hydra
+from hydra.errors import HydraException
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from nmt.tasks.config import CONF_DIR
+
+FULL_ERROR = "HYDRA_FULL_ERROR"
+
+
+def one_line(err: BaseException) -> str:
+    """The message of `err` (and of an OmegaConf error causing it) on one line."""
+    parts = [err] + [err.__cause__] * isinstance(err.__cause__, OmegaConfBaseException)
+    lines = [line.strip() for part in parts for line in str(part).splitlines()]
+    # Hydra lists its config search path after a missing config group option: noise here.
+    lines = list(itertools.takewhile(lambda line: line != "Config search path:", lines))
+    return "; ".join(line for line in lines if line)
 
 
 def _entry(config_name: str, task_name: str) -> Callable[[], Any]:
@@ -22,9 +43,30 @@ def _entry(config_name: str, task_name: str) -> Callable[[], Any]:
         except ValueError as err:
             # User and data errors: one line naming the file/line/key, non-zero exit.
             raise SystemExit(f"error: {err}") from None
+        except OmegaConfBaseException as err:  # e.g. a required key (???) left unset
+            raise SystemExit(f"error: config: {one_line(err)}") from None
+        except OSError as err:
+            if err.filename is None:
+                raise
+            raise SystemExit(f"error: {err.filename}: {err.strerror}") from None
 
     run.__name__ = task_name
-    return hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(run)
+    main = hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")(run)
+
+    def entry() -> Any:
+        if os.environ.get(FULL_ERROR) == "1":
+            return main()
+        # Hydra prints composition errors over several lines unless HYDRA_FULL_ERROR is set,
+        # in which case it raises them: catch them here and print one line instead.
+        os.environ[FULL_ERROR] = "1"
+        try:
+            return main()
+        except (HydraException, OmegaConfBaseException) as err:
+            raise SystemExit(f"error: config: {one_line(err)}") from None
+        finally:
+            del os.environ[FULL_ERROR]
+
+    return entry
 
 
 prepare = _entry("prepare", "prepare")

@@ -18,6 +18,12 @@ from nmt.search.config import SearchConfig, run_search
 from nmt.tokenizer import SpecialIds, SpmTokenizer
 
 CHECKPOINT_KEY = "nmt"  # the section TranslationModule.on_save_checkpoint writes
+# Layout version stored in that section; bump it when checkpoints change incompatibly.
+# Checkpoints written before the field existed have layout 1.
+CHECKPOINT_FORMAT = 1
+# Line ends for str.splitlines and many other tools: a translation never contains one.
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_TO_SPACE = str.maketrans(dict.fromkeys(LINE_BREAKS, " "))
 
 
 @dataclass
@@ -32,18 +38,34 @@ class Translation:
     truncated: bool
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint file on the CPU, with a one-line error for bad paths or contents."""
+def load_checkpoint(path: str | Path, key: str = "ckpt") -> dict[str, Any]:
+    """Load a checkpoint file on the CPU, with a one-line error for bad paths or contents.
+
+    Args:
+        path: the checkpoint.
+        key: the config key that named it, for messages.
+
+    Raises:
+        ValueError: missing, unreadable (truncated, not a checkpoint), not written by nmt, or
+            of another checkpoint format.
+    """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"ckpt: {path}: file not found")
+        raise ValueError(f"{key}: {path}: file not found")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for truncated or foreign files
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"ckpt: {path}: not a readable checkpoint ({reason})") from None
-    if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint:
-        raise ValueError(f"ckpt: {path}: not an nmt checkpoint (no tokenizer/model section)")
+        raise ValueError(f"{key}: {path}: not a readable checkpoint ({reason})") from None
+    needed = (CHECKPOINT_KEY, "state_dict", "hyper_parameters")
+    if not isinstance(checkpoint, dict) or any(k not in checkpoint for k in needed):
+        raise ValueError(f"{key}: {path}: not an nmt checkpoint (no tokenizer/model section)")
+    found = checkpoint[CHECKPOINT_KEY].get("format", 1)
+    if found != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"{key}: {path}: checkpoint format {found!r}; this version of nmt reads format "
+            f"{CHECKPOINT_FORMAT}"
+        )
     return checkpoint
 
 
@@ -242,8 +264,12 @@ def output_language(path: str | Path, trained: str, targets: list[str], wanted: 
 
 
 def one_line(text: str) -> str:
-    """Keep a translation on one output line: a decoded "\\n" would split it."""
-    return text.replace("\n", " ")
+    """Keep a translation on one output line: every line break in LINE_BREAKS becomes a space.
+
+    Input lines end at "\\n" only, but a decoded "\\r" or U+2028 would split the output
+    line for `str.splitlines`, editors and other tools.
+    """
+    return text.translate(_TO_SPACE)
 
 
 def length_sorted_batches(ids: list[list[int]], budget: int) -> Iterator[list[int]]:

@@ -8,8 +8,15 @@ unlike `str.splitlines`), and both sides of a corpus have the same line count.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
+
+from nmt.utils.io import atomic_open
 
 
 def split_lines(text: str) -> list[str]:
@@ -22,37 +29,141 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+ON_INVALID_UTF8 = ("error", "replace")
+_REPLACEMENT_BYTES = "\ufffd".encode()
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Utf8Decoder:
+    """Decode one input's bytes piece by piece under an invalid-UTF-8 policy.
+
+    Args:
+        name: the file (or "<stdin>") named in messages.
+        on_invalid: "error" raises ValueError naming the line; "replace" puts U+FFFD for
+            each invalid byte sequence and counts them.
+    """
+
+    name: str
+    on_invalid: str = "error"
+    replaced: int = 0
+    first_line: int | None = None  # line of the first replaced sequence
+
+    def __post_init__(self) -> None:
+        if self.on_invalid not in ON_INVALID_UTF8:
+            raise ValueError(
+                f"on_invalid_utf8 must be one of {', '.join(ON_INVALID_UTF8)}, "
+                f"got {self.on_invalid!r}"
+            )
+
+    def decode(self, data: bytes, first_line: int = 1) -> str:
+        """Decode `data`, whose first line is line `first_line` of the input."""
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            line = first_line + data.count(b"\n", 0, err.start)
+            if self.on_invalid == "error":
+                raise ValueError(
+                    f"{self.name}: line {line}: not valid UTF-8 (byte 0x{data[err.start]:02x} "
+                    f"at offset {err.start}); on_invalid_utf8=replace substitutes U+FFFD"
+                ) from None
+        text = data.decode("utf-8", errors="replace")
+        # Genuine U+FFFD in the input are valid UTF-8 and must not be counted.
+        self.replaced += text.count("\ufffd") - data.count(_REPLACEMENT_BYTES)
+        self.first_line = self.first_line or line
+        return text
+
+    def summary(self) -> str | None:
+        """One line saying how many sequences were replaced, or None when none were."""
+        if not self.replaced:
+            return None
+        return (
+            f"{self.name}: replaced {self.replaced} invalid UTF-8 sequence(s) with U+FFFD "
+            f"(first on line {self.first_line})"
+        )
+
+
 def decode_utf8(data: bytes, name: str) -> str:
     """Decode UTF-8 bytes, raising ValueError that names `name` and the bad line."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise ValueError(
-            f"{name}: line {line}: not valid UTF-8 (byte 0x{data[err.start]:02x} at offset "
-            f"{err.start})"
-        ) from None
+    return Utf8Decoder(name).decode(data)
 
 
-def read_lines(path: str | Path, *, allow_empty: bool = False) -> list[str]:
+def read_lines(
+    path: str | Path, *, allow_empty: bool = False, on_invalid_utf8: str = "error"
+) -> list[str]:
     """Read a UTF-8 text file as a list of lines (no line terminators).
 
     Args:
         path: the file.
         allow_empty: accept a file with no lines (translation input may be empty).
+        on_invalid_utf8: "error", or "replace" (U+FFFD, counted in a logged warning).
 
     Raises:
         ValueError: the file is missing, is a directory, is empty, or is not UTF-8.
     """
     path = Path(path)
+    check_file(path)
+    decoder = Utf8Decoder(str(path), on_invalid_utf8)
+    lines = split_lines(decoder.decode(path.read_bytes()))
+    if decoder.summary():
+        log.warning(decoder.summary())
+    if not lines and not allow_empty:
+        raise ValueError(f"{path}: file is empty")
+    return lines
+
+
+def check_file(path: Path) -> None:
+    """Raise ValueError unless `path` is an existing regular file."""
     if not path.exists():
         raise ValueError(f"{path}: file not found")
     if not path.is_file():
         raise ValueError(f"{path}: not a regular file")
-    lines = split_lines(decode_utf8(path.read_bytes(), str(path)))
-    if not lines and not allow_empty:
-        raise ValueError(f"{path}: file is empty")
-    return lines
+
+
+def utf8_text(path: str | Path, on_invalid_utf8: str, clean_dir: Path) -> Path:
+    """Check that a text file is UTF-8 and return the file to read instead of it.
+
+    That is `path` itself when it decodes; with on_invalid_utf8="replace" a file that does
+    not is copied, invalid sequences replaced by U+FFFD (counted in a logged warning), to
+    `clean_dir/<content hash>.<name>` and that copy is returned.
+
+    Raises:
+        ValueError: the file is missing, or (with "error") not UTF-8, naming the line.
+    """
+    path = Path(path)
+    check_file(path)
+    data = path.read_bytes()
+    decoder = Utf8Decoder(str(path), on_invalid_utf8)
+    text = decoder.decode(data)
+    if not decoder.replaced:
+        return path
+    log.warning(decoder.summary())
+    clean = Path(clean_dir) / f"{hashlib.sha256(data).hexdigest()[:20]}.{path.name}"
+    if not clean.is_file():
+        with atomic_open(clean) as handle:
+            handle.write(text)
+    return clean
+
+
+def read_line_chunks(
+    stream: BinaryIO, decoder: Utf8Decoder, chunk_lines: int
+) -> Iterator[list[str]]:
+    """Yield the lines of a binary stream in lists of at most `chunk_lines`, in order.
+
+    Only one chunk is held at a time, so memory does not grow with the input's length
+    (only with its longest line). Lines end at b"\n" only, as in `split_lines`.
+    """
+    if chunk_lines < 1:
+        raise ValueError(f"chunk_lines must be >= 1, got {chunk_lines}")
+    first_line = 1
+    chunk: list[bytes] = []
+    for raw in itertools.chain(stream, [None]):
+        if raw is not None:
+            chunk.append(raw)
+        if chunk and (raw is None or len(chunk) == chunk_lines):
+            yield split_lines(decoder.decode(b"".join(chunk), first_line))
+            first_line += len(chunk)
+            chunk = []
 
 
 def read_parallel(src_path: str | Path, tgt_path: str | Path) -> tuple[list[str], list[str]]:

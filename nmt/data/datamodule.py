@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 from nmt.data.batch import Batch, collate
 from nmt.data.binarize import BinarizedCorpus, binarize, spm_model_path
-from nmt.data.corpus import read_lines
+from nmt.data.corpus import read_lines, utf8_text
 from nmt.data.dataset import ParallelDataset
 from nmt.data.multilingual import lang_tag, resample_counts, resample_indices
 from nmt.data.sampler import TokenBudgetBatchSampler
@@ -83,13 +83,15 @@ class TranslationDataModule(pl.LightningDataModule):
         groups: Sequence[int] | None = None,
         temperature: float = 1.0,
         tgt_langs: Sequence[str] = (),
+        on_invalid_utf8: str = "error",
     ):
         """Store the settings; nothing is read until `prepare_data`/`setup`.
 
         Args mirror the data config: file paths, `work_dir` for SentencePiece models and
         binarized arrays, `spm` (vocab_size, joint, model_type, character_coverage,
         input_sentence_size, user_defined_symbols), length filter, token budgets, DataLoader
-        workers and the shuffling seed; `src_lang`/`tgt_lang` travel into checkpoints.
+        workers and the shuffling seed; `src_lang`/`tgt_lang` travel into checkpoints;
+        `on_invalid_utf8` ("error" or "replace") is the policy for undecodable bytes.
         `groups`, `temperature` and `tgt_langs` describe a multilingual corpus (see above).
         """
         super().__init__()
@@ -114,6 +116,8 @@ class TranslationDataModule(pl.LightningDataModule):
         self.valid_batch_tokens = valid_batch_tokens
         self.num_workers = num_workers
         self.seed = seed
+        self.on_invalid_utf8 = on_invalid_utf8
+        self._text_paths: dict[str, tuple[Path, Path]] | None = None
         self.special_ids = SpecialIds()
         # Training batches consumed in the current epoch; saved in checkpoints.
         self._progress = {"epoch": 0, "position": 0, "seed": seed}
@@ -141,8 +145,9 @@ class TranslationDataModule(pl.LightningDataModule):
         if self.groups is not None:
             self.train_dataset = self._resampled(self.train_dataset, corpora["train"].num_pairs)
         self.valid_dataset = ParallelDataset(corpora["valid"])
-        self.valid_src_lines = read_lines(self.paths["valid"][0])
-        self.valid_refs = read_lines(self.paths["valid"][1])
+        valid_src, valid_tgt = self._checked_paths()["valid"]
+        self.valid_src_lines = read_lines(valid_src)
+        self.valid_refs = read_lines(valid_tgt)
 
     def _resampled(self, dataset: ParallelDataset, num_lines: int) -> ParallelDataset:
         """Draw each direction's share of an epoch by temperature (see the class doc)."""
@@ -225,13 +230,30 @@ class TranslationDataModule(pl.LightningDataModule):
         tokenizers = self._tokenizers()
         corpora = {
             split: binarize(src, tgt, *tokenizers, self.bin_dir)
-            for split, (src, tgt) in self.paths.items()
+            for split, (src, tgt) in self._checked_paths().items()
         }
         return tokenizers, corpora
 
+    def _checked_paths(self) -> dict[str, tuple[Path, Path]]:
+        """The text files after the UTF-8 check, before anything (SentencePiece) reads them.
+
+        With on_invalid_utf8="replace", a file holding invalid bytes is replaced by a cleaned
+        copy under `work_dir/utf8/`.
+        """
+        if self._text_paths is None:
+            clean_dir = self.work_dir / "utf8"
+            self._text_paths = {
+                split: (
+                    utf8_text(src, self.on_invalid_utf8, clean_dir),
+                    utf8_text(tgt, self.on_invalid_utf8, clean_dir),
+                )
+                for split, (src, tgt) in self.paths.items()
+            }
+        return self._text_paths
+
     def _tokenizers(self) -> tuple[SpmTokenizer, SpmTokenizer]:
         """One joint model on both training sides, or one model per side."""
-        src, tgt = self.paths["train"]
+        src, tgt = self._checked_paths()["train"]
         if self.spm["joint"]:
             joint = self._tokenizer([src, tgt])
             return joint, joint

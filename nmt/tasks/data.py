@@ -30,6 +30,8 @@ def ensure_corpus(cfg: DictConfig) -> list[int] | None:
     if data.recipe is None:
         missing = next(p for p in needed if not p.is_file())
         raise ValueError(f"{missing}: file not found")
+    if data.recipe != "bible":
+        raise ValueError(f"data.recipe must be bible or null, got {data.recipe!r}")
     src = data.bible.src or bible_code(cfg, data.src_lang, "data.src_lang")
     tgt = data.bible.tgt or bible_code(cfg, data.tgt_lang, "data.tgt_lang")
     prepare_bible_pair(cfg, Path(data.dir), data.src_lang, data.tgt_lang, src, tgt)
@@ -112,6 +114,7 @@ def build_datamodule(cfg: DictConfig, groups: list[int] | None = None) -> Transl
         valid_batch_tokens=data.valid_batch_tokens,
         num_workers=data.num_workers,
         seed=cfg.seed,
+        on_invalid_utf8=data.on_invalid_utf8,
         groups=groups,
         temperature=data.temperature,
         tgt_langs=sorted(set(tgt_langs)),

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from nmt import metrics
 from nmt.data.corpus import read_lines
-from nmt.tasks.config import to_dict
+from nmt.tasks.config import to_dict, typed_dict
 from nmt.utils.io import atomic_open, atomic_write_lines
 
 
@@ -61,6 +61,7 @@ class EvaluateConfig:
     lowercase: bool = False
     tokenize: str | None = None
     width: int = 2
+    on_invalid_utf8: str = "error"
 
     def __post_init__(self) -> None:
         if not self.ref:
@@ -95,6 +96,7 @@ class EvaluateConfig:
             metrics=tuple(cfg.metrics),
             lowercase=bool(cfg.lowercase),
             width=int(cfg.width),
+            on_invalid_utf8=str(cfg.on_invalid_utf8),
             **strings,
         )
 
@@ -105,7 +107,7 @@ def translate_lines(cfg: DictConfig, lines: list[str]) -> list[str]:
     from nmt.search.config import SearchConfig
     from nmt.translator import Translator
 
-    search = SearchConfig(**to_dict(cfg.search))
+    search = SearchConfig(**typed_dict(cfg.search, SearchConfig, "search"))
     translator = Translator.from_checkpoint(
         cfg.ckpt,
         device=cfg.device,
@@ -130,8 +132,8 @@ def translate_lines(cfg: DictConfig, lines: list[str]) -> list[str]:
 def _hypotheses(cfg: DictConfig, opts: EvaluateConfig, refs: list[list[str]]) -> list[str]:
     """Read `hyp`, or translate `src` (its line count is checked first: translating is slow)."""
     if opts.hyp is not None:
-        return read_lines(opts.hyp, allow_empty=True)
-    src = read_lines(opts.src, allow_empty=True)
+        return read_lines(opts.hyp, allow_empty=True, on_invalid_utf8=opts.on_invalid_utf8)
+    src = read_lines(opts.src, allow_empty=True, on_invalid_utf8=opts.on_invalid_utf8)
     metrics.check_streams(src, refs, hyp_name=opts.src, ref_names=opts.ref)
     hyps = translate_lines(cfg, src)
     if opts.hyp_out is not None:
@@ -142,7 +144,7 @@ def _hypotheses(cfg: DictConfig, opts: EvaluateConfig, refs: list[list[str]]) ->
 def _compare(
     opts: EvaluateConfig, paired: PairedConfig, hyps: list[str], refs: list[list[str]]
 ) -> list[metrics.PairedResult]:
-    other = read_lines(opts.compare, allow_empty=True)
+    other = read_lines(opts.compare, allow_empty=True, on_invalid_utf8=opts.on_invalid_utf8)
     metrics.check_streams(other, refs, hyp_name=opts.compare, ref_names=opts.ref)
     return metrics.paired_test(
         hyps,
@@ -207,7 +209,7 @@ def evaluate(cfg: DictConfig) -> float:
     """Score hypotheses (from `hyp` or translated from `ckpt`) against `ref`; return BLEU."""
     opts = EvaluateConfig.from_config(cfg)
     paired = PairedConfig(**to_dict(cfg.paired))
-    refs = [read_lines(path) for path in opts.ref]
+    refs = [read_lines(path, on_invalid_utf8=opts.on_invalid_utf8) for path in opts.ref]
     hyps = _hypotheses(cfg, opts, refs)
     hyp_name = opts.hyp if opts.hyp is not None else f"translations of {opts.src}"
     metrics.check_streams(hyps, refs, hyp_name=hyp_name, ref_names=opts.ref)

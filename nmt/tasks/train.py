@@ -14,11 +14,15 @@ from omegaconf import DictConfig
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from nmt.data.datamodule import TranslationDataModule
-from nmt.tasks.config import to_dict
+from nmt.model.config import Seq2SeqConfig
+from nmt.search.config import SearchConfig
+from nmt.tasks.config import to_dict, typed_dict
 from nmt.tasks.data import build_datamodule, ensure_corpus
 from nmt.training.callbacks import last_checkpoint_path
 from nmt.training.checkpoint_io import AtomicCheckpointIO
 from nmt.training.module import TranslationModule
+from nmt.training.optim_config import OptimConfig
+from nmt.translator import CHECKPOINT_KEY, load_checkpoint
 from nmt.utils.logging import rank_zero_print
 
 
@@ -36,6 +40,24 @@ def resume_checkpoint(cfg: DictConfig) -> str | None:
     return str(last)
 
 
+def check_resume_vocabulary(ckpt_path: str, datamodule: TranslationDataModule) -> None:
+    """Stop unless the checkpoint to continue from was trained with these tokenizers.
+
+    The data's SentencePiece model(s) come from the configured files and `data.spm`; a
+    checkpoint trained on other data has other pieces behind the same ids (or another
+    vocabulary size), and continuing from it would train on garbage.
+    """
+    section = load_checkpoint(ckpt_path, key="ckpt_path")[CHECKPOINT_KEY]
+    tokenizers = {"src": datamodule.src_tokenizer, "tgt": datamodule.tgt_tokenizer}
+    for (side, tokenizer), path in zip(tokenizers.items(), datamodule.paths["train"], strict=True):
+        if section.get(f"{side}_spm") != tokenizer.model_bytes:
+            raise ValueError(
+                f"ckpt_path: {ckpt_path}: trained with another {side} SentencePiece model than "
+                f"the one data.train_{side} ({path}) and data.spm give; a checkpoint continues "
+                "only on the data it was trained with"
+            )
+
+
 def set_threads(cfg: DictConfig) -> None:
     """One intra-op thread pool per process, sized so processes do not oversubscribe cores."""
     threads = cfg.threads
@@ -46,12 +68,26 @@ def set_threads(cfg: DictConfig) -> None:
     torch.set_num_threads(threads)
 
 
+def module_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
+    """The model/optim/val.search nodes, type-checked and range-checked (ValueError names the key).
+
+    Called first by `train`, so a bad value stops the run before any data is read.
+    """
+    configs = {
+        "model": typed_dict(cfg.model, Seq2SeqConfig, "model"),
+        "optim": typed_dict(cfg.optim, OptimConfig, "optim"),
+        "search": typed_dict(cfg.val.search, SearchConfig, "val.search"),
+    }
+    Seq2SeqConfig.from_dict(configs["model"])
+    OptimConfig(**configs["optim"])
+    SearchConfig(**configs["search"])
+    return configs
+
+
 def build_module(cfg: DictConfig, datamodule: TranslationDataModule) -> TranslationModule:
     """The LightningModule for `cfg`, sized by the set-up DataModule's vocabularies."""
     module = TranslationModule(
-        model=to_dict(cfg.model),
-        optim=to_dict(cfg.optim),
-        search=to_dict(cfg.val.search),
+        **module_configs(cfg),
         src_vocab_size=datamodule.src_vocab_size,
         tgt_vocab_size=datamodule.tgt_vocab_size,
         special_ids=dataclasses.asdict(datamodule.special_ids),
@@ -64,6 +100,7 @@ def build_module(cfg: DictConfig, datamodule: TranslationDataModule) -> Translat
 
 def train(cfg: DictConfig) -> float | None:
     """Train a model as configured; print `best_checkpoint: PATH` last; return valid BLEU."""
+    module_configs(cfg)
     set_threads(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     ckpt_path = resume_checkpoint(cfg)
@@ -71,6 +108,8 @@ def train(cfg: DictConfig) -> float | None:
     datamodule = build_datamodule(cfg, groups)
     datamodule.prepare_data()
     datamodule.setup("fit")
+    if ckpt_path is not None:
+        check_resume_vocabulary(ckpt_path, datamodule)
     module = build_module(cfg, datamodule)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]

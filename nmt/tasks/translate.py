@@ -1,42 +1,70 @@
-"""`translate` task: a file or stdin through a checkpoint, one output line per input line."""
+"""`translate` task: a file or stdin through a checkpoint, one output line per input line.
+
+The input is streamed in chunks of `chunk_lines` lines (each chunk is length-sorted and
+batched by the translator, and its results written in input order), so memory does not grow
+with the input's length. File outputs (`output`, the alignment file) are written to a
+temporary sibling and renamed when the whole input is done: a failed run never leaves a
+partial file under the final name. stdout receives each chunk as soon as it is translated.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, BinaryIO
 
 import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from nmt.data.corpus import decode_utf8, read_lines, split_lines
+from nmt.data.corpus import Utf8Decoder, check_file, read_line_chunks
 from nmt.search.config import SearchConfig
-from nmt.tasks.config import to_dict
+from nmt.tasks.config import typed_dict
 from nmt.translator import Translation, Translator
-from nmt.utils.io import atomic_write_lines
+from nmt.utils.io import atomic_open, naming_errors
 from nmt.utils.plot import plot_attention
 
 
-def read_input(path: str | None) -> list[str]:
-    """Lines of the input file, or of stdin when `path` is None (split on "\\n" only)."""
+@contextlib.contextmanager
+def open_input(path: str | None) -> Iterator[BinaryIO]:
+    """The input file opened in binary mode, or stdin's byte stream when `path` is None."""
     if path is None:
-        return split_lines(decode_utf8(sys.stdin.buffer.read(), "<stdin>"))
-    return read_lines(path, allow_empty=True)
-
-
-def write_output(path: str | None, lines: list[str]) -> None:
-    """Write lines atomically to `path`, or to stdout when it is None."""
-    if path is not None:
-        atomic_write_lines(path, lines)
+        yield sys.stdin.buffer
         return
-    sys.stdout.buffer.write("".join(line + "\n" for line in lines).encode("utf-8"))
-    sys.stdout.flush()
+    check_file(Path(path))
+    with open(path, "rb") as handle:
+        yield handle
 
 
-def format_nbest(results: list[Translation]) -> list[str]:
+@contextlib.contextmanager
+def open_output(path: str | None) -> Iterator[IO[str]]:
+    """An atomic file writer for `path`, or a "\\n"-terminated UTF-8 view of stdout."""
+    if path is not None:
+        with atomic_open(path) as handle:
+            yield handle
+        return
+    stdout = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="\n")
+    try:
+        yield stdout
+    finally:
+        stdout.detach()  # flushes; sys.stdout itself stays open
+
+
+def write_lines(handle: IO[str], name: str, lines: list[str]) -> None:
+    """Write and flush "\\n"-terminated lines; a failed write names the file (`name`)."""
+    with naming_errors(name):
+        handle.writelines(line + "\n" for line in lines)
+        handle.flush()
+
+
+def format_nbest(results: list[Translation], first_line: int = 0) -> list[str]:
+    """TSV rows "line<TAB>rank<TAB>score<TAB>text"; `first_line` is results[0]'s line index."""
     return [
-        f"{line}\t{rank}\t{score:.4f}\t{text}"
+        f"{first_line + line}\t{rank}\t{score:.4f}\t{text}"
         for line, result in enumerate(results)
         for rank, (text, score) in enumerate(result.nbest)
     ]
@@ -50,10 +78,32 @@ def format_alignment(result: Translation) -> str:
     return " ".join(f"{i}-{j}" for j, i in enumerate(best_src))
 
 
+def _plot(cfg: DictConfig, results: list[Translation], first_line: int) -> None:
+    """Draw the heatmaps of the `plot.lines` (global 0-based indices) that fall in this chunk."""
+    for index in cfg.plot.lines:
+        if first_line <= index < first_line + len(results):
+            result, path = results[index - first_line], _plot_dir(cfg) / f"line{index}.png"
+            plot_attention(result.attn, result.src_pieces, result.tgt_pieces, path)
+
+
+def _plot_dir(cfg: DictConfig) -> Path:
+    return Path(cfg.plot.dir or Path(cfg.paths.output_dir) / "plots")
+
+
+def _check_options(cfg: DictConfig) -> None:
+    if cfg.align and cfg.output is None and cfg.align_output is None:
+        raise ValueError("align=true with output on stdout needs align_output=PATH")
+    negative = [index for index in cfg.plot.lines if index < 0]
+    if negative:
+        raise ValueError(f"plot.lines: {negative[0]} is not an input line (0-based)")
+
+
 def translate(cfg: DictConfig) -> None:
     """Translate `input` (or stdin) into `output` (or stdout) with the checkpoint `ckpt`."""
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
-    search = SearchConfig(**to_dict(cfg.search))
+    search = SearchConfig(**typed_dict(cfg.search, SearchConfig, "search"))
+    _check_options(cfg)
+    decoder = Utf8Decoder(cfg.input or "<stdin>", cfg.on_invalid_utf8)
     translator = Translator.from_checkpoint(
         cfg.ckpt,
         device=cfg.device,
@@ -61,40 +111,45 @@ def translate(cfg: DictConfig) -> None:
         max_src_tokens=cfg.max_src_tokens,
         tgt_lang=cfg.tgt_lang,
     )
-    if cfg.align and cfg.output is None and cfg.align_output is None:
-        raise ValueError("align=true with output on stdout needs align_output=PATH")
-    lines = read_input(cfg.input)
+    done = truncated = 0
     show = bool(cfg.progress) and cfg.input is not None
-    with tqdm(total=len(lines), file=sys.stderr, disable=not show, unit="line") as bar:
-        results = translator.translate(
-            lines,
-            search,
-            batch_tokens=cfg.batch_tokens,
-            nbest=cfg.nbest,
-            return_attn=bool(cfg.align or cfg.plot.lines),
-            progress=bar.update,
-        )
-    truncated = sum(r.truncated for r in results)
+    with contextlib.ExitStack() as stack:
+        source = stack.enter_context(open_input(cfg.input))
+        out = stack.enter_context(open_output(cfg.output))
+        align_path = cfg.align_output or f"{cfg.output}.align"
+        align = stack.enter_context(atomic_open(align_path)) if cfg.align else None
+        bar = stack.enter_context(tqdm(file=sys.stderr, disable=not show, unit="line"))
+        for lines in read_line_chunks(source, decoder, cfg.chunk_lines):
+            results = translator.translate(
+                lines,
+                search,
+                batch_tokens=cfg.batch_tokens,
+                nbest=cfg.nbest,
+                return_attn=bool(cfg.align or cfg.plot.lines),
+                progress=bar.update,
+            )
+            texts = format_nbest(results, done) if cfg.nbest > 1 else [r.text for r in results]
+            write_lines(out, cfg.output or "<stdout>", texts)
+            if align is not None:
+                write_lines(align, align_path, [format_alignment(r) for r in results])
+            _plot(cfg, results, done)
+            done += len(results)
+            truncated += sum(r.truncated for r in results)
+        missing = [index for index in cfg.plot.lines if index >= done]
+        if missing:  # raised before the outputs are committed: a failed run leaves no file
+            raise ValueError(f"plot.lines: {missing[0]} is not an input line (0..{done - 1})")
+    _report(cfg, decoder, truncated)
+
+
+def _report(cfg: DictConfig, decoder: Utf8Decoder, truncated: int) -> None:
+    """Warnings on stderr: replaced invalid UTF-8, truncated lines, where the plots went."""
+    if decoder.summary():
+        print(f"warning: {decoder.summary()}", file=sys.stderr)
     if truncated:
         print(
             f"warning: {truncated} input line(s) longer than max_src_tokens={cfg.max_src_tokens} "
             "pieces were truncated before translation",
             file=sys.stderr,
         )
-    texts = format_nbest(results) if cfg.nbest > 1 else [r.text for r in results]
-    write_output(cfg.output, texts)
-    if cfg.align:
-        align_path = cfg.align_output or f"{cfg.output}.align"
-        atomic_write_lines(align_path, [format_alignment(r) for r in results])
     if cfg.plot.lines:
-        plot_dir = Path(cfg.plot.dir or Path(cfg.paths.output_dir) / "plots")
-        for index in cfg.plot.lines:
-            if not 0 <= index < len(results):
-                raise ValueError(
-                    f"plot.lines: {index} is not an input line (0..{len(results) - 1})"
-                )
-            result = results[index]
-            plot_attention(
-                result.attn, result.src_pieces, result.tgt_pieces, plot_dir / f"line{index}.png"
-            )
-        print(f"attention plots: {plot_dir}", file=sys.stderr)
+        print(f"attention plots: {_plot_dir(cfg)}", file=sys.stderr)

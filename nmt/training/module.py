@@ -22,6 +22,7 @@ from nmt.training.loss import projected_label_smoothed_nll
 from nmt.training.lr_schedule import build_scheduler
 from nmt.training.nonfinite import NonFiniteGuard, all_finite
 from nmt.training.optim_config import OptimConfig
+from nmt.translator import CHECKPOINT_FORMAT
 
 CHECKPOINT_KEY = "nmt"
 
@@ -209,6 +210,7 @@ class TranslationModule(pl.LightningModule):
         checkpoint[CHECKPOINT_KEY] = {
             **self.vocab_section,
             "skipped_batches": self.nonfinite.skipped,
+            "format": CHECKPOINT_FORMAT,
             "rng": {
                 "torch": torch.get_rng_state(),
                 "numpy": _numpy_state(),
@@ -220,7 +222,7 @@ class TranslationModule(pl.LightningModule):
         """Restore the RNG states (a resumed run draws the same dropout masks) and counts."""
         section = checkpoint.get(CHECKPOINT_KEY, {})
         self.vocab_section = {
-            k: v for k, v in section.items() if k not in ("rng", "skipped_batches")
+            k: v for k, v in section.items() if k not in ("rng", "skipped_batches", "format")
         }
         self.nonfinite.skipped = int(section.get("skipped_batches", 0))
         rng = section.get("rng")

@@ -18,18 +18,25 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
     The file gets the permissions `open()` would give it (mkstemp's are owner-only).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with naming_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    encoding = None if "b" in mode else "utf-8"
+    newline = None if "b" in mode else "\n"
+    handle = os.fdopen(fd, mode, encoding=encoding, newline=newline)
     try:
         os.fchmod(fd, 0o666 & ~_umask())
-        encoding = None if "b" in mode else "utf-8"
-        newline = None if "b" in mode else "\n"
-        with os.fdopen(fd, mode, encoding=encoding, newline=newline) as handle:
-            yield handle
+        yield handle
+        with naming_errors(path):
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+            handle.close()
+            os.replace(tmp, path)
     except BaseException:
+        # Closing flushes what is buffered, which fails again on a full disk: the error
+        # being raised is the one to report.
+        with contextlib.suppress(OSError):
+            handle.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
@@ -42,8 +49,21 @@ def _umask() -> int:
     return mask
 
 
+@contextlib.contextmanager
+def naming_errors(path: str | Path) -> Iterator[None]:
+    """Re-raise an OSError (failed mkdir, write, flush, rename...) as one naming `path`.
+
+    A full disk surfaces as a nameless `OSError(ENOSPC)` from `write()`; with the path the
+    entry points can print one line saying which file could not be written.
+    """
+    try:
+        yield
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(path)) from err
+
+
 def atomic_write_lines(path: str | Path, lines: Iterable[str]) -> None:
     """Write one line per item, each terminated by "\\n", atomically."""
-    with atomic_open(path) as handle:
+    with atomic_open(path) as handle, naming_errors(path):
         for line in lines:
             handle.write(line + "\n")
