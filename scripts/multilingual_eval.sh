@@ -2,7 +2,7 @@
 # Score a multilingual checkpoint (experiment=bible_multi) on the Bible test split: the four
 # supervised directions, zero-shot pt->es / es->pt, and the pivot through English with the
 # same model (pt->en->es, es->en->pt). Usage: bash scripts/multilingual_eval.sh CKPT [OUT_DIR]
-# Prints one "direction<TAB>BLEU" line per direction (beam 5, sacrebleu 13a cased).
+# Prints "direction<TAB>BLEU x<TAB>chrF y" per direction (beam 5, sacrebleu 13a cased).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -14,10 +14,13 @@ mkdir -p "$OUT"
 $PY scripts/prepare_data.py corpus.src=a corpus.tgt=v >&2
 
 bleu() {  # bleu NAME SRC TGT_LANG REF: translate SRC into TGT_LANG and score against REF
-  local line
-  line=$($PY scripts/evaluate.py ckpt="$CKPT" src="$2" tgt_lang="$3" ref="$4" \
-    hyp_out="$OUT/$1.hyp" output_json="$OUT/$1.json" progress=false | tail -1)
-  printf '%s\t%s\n' "$1" "$(sed 's/.* = \([0-9.]*\) .*/\1/' <<<"$line")"
+  $PY scripts/evaluate.py ckpt="$CKPT" src="$2" tgt_lang="$3" ref="$4" hyp_out="$OUT/$1.hyp" \
+    output_json="$OUT/$1.json" progress=false >/dev/null
+  $PY - "$1" "$OUT/$1.json" <<'PYEOF'
+import json, sys
+s = json.load(open(sys.argv[2]))["scores"]
+print(f"{sys.argv[1]}\tBLEU {s['bleu']['score']:.2f}\tchrF {s['chrf']['score']:.1f}")
+PYEOF
 }
 pivot() {  # pivot NAME SRC TGT_LANG REF: SRC -> en -> TGT_LANG with the same model
   $PY scripts/translate.py ckpt="$CKPT" input="$2" output="$OUT/$1.en" tgt_lang=en progress=false

@@ -21,13 +21,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.data.bench import bench_data
 from nmt.data.corpus import read_lines
+from nmt.tasks.bench_scaling import epoch_seconds, translate_seconds
 from nmt.tasks.bench_train import train_checkpoint, train_phase
 from nmt.tasks.bench_translate import Runner, TranslateSettings, translate_runs
 from nmt.tasks.config import to_dict
 from nmt.tasks.data import ensure_corpus
 from nmt.utils.bench import device_info, in_fresh_process, matmul_peak_gflops
 
-TASKS = ("data", "train", "translate", "all")
+TASKS = ("data", "train", "translate", "all", "scaling")
 
 
 def bench(cfg: DictConfig) -> dict[str, Any]:
@@ -38,7 +39,7 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
     torch.set_num_threads(threads)
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    wanted = TASKS[:3] if cfg.task == "all" else (cfg.task,)
+    wanted = ("data", "train", "translate") if cfg.task == "all" else (cfg.task,)
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON report only
         ensure_corpus(cfg)
         report: dict[str, Any] = {"device": device_info()}
@@ -50,6 +51,8 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
             report["train"] = with_mfu(_run(cfg)(train_phase, _resolved(cfg), threads), peak)
         if "translate" in wanted:
             report["translate"] = translate_phase(cfg, threads, out_dir, peak)
+        if "scaling" in wanted:
+            report["scaling"] = scaling_phase(cfg, threads, out_dir)
     report["config"] = to_dict(cfg)
     text = json.dumps(report, indent=2)
     (out_dir / "bench.json").write_text(text + "\n", encoding="utf-8")
@@ -80,12 +83,27 @@ def data_phase(cfg: DictConfig, threads: int, out_dir: Path) -> dict[str, Any]:
     return result
 
 
+def bench_checkpoint(cfg: DictConfig, out_dir: Path) -> str:
+    """`bench.ckpt`, or a model trained for `bench.train_seconds` with the train task."""
+    if cfg.bench.ckpt:
+        return str(cfg.bench.ckpt)
+    return str(train_checkpoint(cfg, out_dir / "train", cfg.bench.train_seconds))
+
+
+def scaling_phase(cfg: DictConfig, threads: int, out_dir: Path) -> dict[str, Any]:
+    """Epoch time vs training pairs and translation time vs lines, with fitted exponents."""
+    ckpt = bench_checkpoint(cfg, out_dir)
+    run = _run(cfg)
+    return {
+        "train": run(epoch_seconds, _resolved(cfg), threads),
+        "translate": run(translate_seconds, _resolved(cfg), threads, ckpt),
+    }
+
+
 def translate_phase(cfg: DictConfig, threads: int, out_dir: Path, peak: float) -> dict[str, Any]:
     """Translate the test set with `bench.ckpt`, or a model trained for `bench.train_seconds`."""
     bench_cfg = cfg.bench
-    ckpt = bench_cfg.ckpt
-    if not ckpt:
-        ckpt = str(train_checkpoint(cfg, out_dir / "train", bench_cfg.train_seconds))
+    ckpt = bench_checkpoint(cfg, out_dir)
     count = bench_cfg.translate_lines
     src = read_lines(bench_cfg.test_src)[:count]
     refs = read_lines(bench_cfg.test_ref)[:count]

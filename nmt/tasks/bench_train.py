@@ -58,13 +58,13 @@ def train_phase(cfg: DictConfig, threads: int) -> dict[str, Any]:
     batches = _endless(datamodule)
     step = 0
     for step in range(cfg.bench.warmup_steps):
-        _train_step(module, next(batches), step, optimizer, scheduler)
+        train_step(module, next(batches), step, optimizer, scheduler)
     totals = {"steps": 0, "sentences": 0, "src_tokens": 0, "tgt_tokens": 0}
     start = time.perf_counter()
     while totals["steps"] == 0 or time.perf_counter() - start < cfg.bench.seconds:
         batch = next(batches)
         step += 1
-        _train_step(module, batch, step, optimizer, scheduler)
+        train_step(module, batch, step, optimizer, scheduler)
         totals["steps"] += 1
         totals["sentences"] += len(batch)
         totals["src_tokens"] += int(batch.src_lengths.sum())
@@ -80,7 +80,7 @@ def _endless(datamodule: TranslationDataModule) -> Iterator[Batch]:
         yield from loader
 
 
-def _train_step(
+def train_step(
     module: TranslationModule,
     batch: Batch,
     step: int,

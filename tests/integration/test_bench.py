@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from nmt.tasks.bench import bench
+from nmt.tasks.bench_scaling import fitted_exponent
 from tests.conftest import SAMPLE_DIR, compose_config
 
 TINY = [
@@ -121,3 +122,24 @@ def test_unknown_task_is_named(tmp_path):
     cfg = compose_config("bench", tmp_path, [*TINY, "task=everything"])
     with pytest.raises(ValueError, match="task='everything'"):
         bench(cfg)
+
+
+def test_fitted_exponent_by_hand():
+    assert fitted_exponent([1, 2, 4], [3.0, 6.0, 12.0]) == pytest.approx(1.0)
+    assert fitted_exponent([10, 20, 40], [1.0, 4.0, 16.0]) == pytest.approx(2.0)
+
+
+def test_scaling_task_times_every_size(tiny_checkpoint, tmp_path):
+    sizes = ["bench.scaling.train_pairs=[50,100]", "bench.scaling.translate_lines=[4,8,12]"]
+    overrides = [*TINY, "task=scaling", "bench.isolate=false", f"bench.ckpt={tiny_checkpoint}"]
+    with contextlib.redirect_stdout(io.StringIO()):
+        report = bench(compose_config("bench", tmp_path, [*overrides, *sizes]))
+    train, translate = report["scaling"]["train"], report["scaling"]["translate"]
+    assert train["pairs"] == [50, 100] and translate["lines"] == [4, 8, 12]
+    # Every batch of the subset epoch was run: the batch counts grow with the pairs.
+    assert 0 < train["batches"][0] < train["batches"][1]
+    for series in (train, translate):
+        assert all(s > 0 for s in series["seconds"])
+        assert series["exponent"] == pytest.approx(
+            fitted_exponent(series.get("pairs") or series["lines"], series["seconds"])
+        )
