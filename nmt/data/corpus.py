@@ -105,8 +105,9 @@ def read_lines(
     check_file(path)
     decoder = Utf8Decoder(str(path), on_invalid_utf8)
     lines = split_lines(decoder.decode(path.read_bytes()))
-    if decoder.summary():
-        log.warning(decoder.summary())
+    summary = decoder.summary()
+    if summary:
+        log.warning(summary)
     if not lines and not allow_empty:
         raise ValueError(f"{path}: file is empty")
     return lines

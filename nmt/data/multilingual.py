@@ -50,6 +50,7 @@ def build_split(
     split: str,
     out: tuple[Path, Path],
     max_lines: int | None = None,
+    on_invalid_utf8: str = "error",
 ) -> list[int]:
     """Write every direction's pairs of `split`, tagged, in order, to the `out` files.
 
@@ -58,6 +59,7 @@ def build_split(
         split: "train", "valid" or "test".
         out: the combined (source, target) files.
         max_lines: keep at most this many pairs of each direction (the first ones).
+        on_invalid_utf8: "error" or "replace", as `nmt.data.corpus.read_lines`.
 
     Returns:
         Pairs contributed by each direction (the line ranges of the combined files).
@@ -70,7 +72,7 @@ def build_split(
     sizes = []
     for direction in directions:
         src_path, tgt_path = direction.files(split)
-        src, tgt = read_lines(src_path), read_lines(tgt_path)
+        src, tgt = (read_lines(p, on_invalid_utf8=on_invalid_utf8) for p in (src_path, tgt_path))
         check_line_counts(src_path, len(src), tgt_path, len(tgt))
         src, tgt = src[:max_lines], tgt[:max_lines]
         src_lines += [tag_line(line, direction.tgt_lang) for line in src]

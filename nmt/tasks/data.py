@@ -42,9 +42,11 @@ def ensure_multilingual(cfg: DictConfig) -> list[int]:
     """Prepare every direction's pair (Bible recipe) and write the combined tagged files."""
     data = cfg.data
     directions = [multilingual_direction(cfg, i) for i in range(len(data.directions))]
-    sizes = build_split(directions, "train", (Path(data.train_src), Path(data.train_tgt)))
+    policy = data.on_invalid_utf8
+    train = (Path(data.train_src), Path(data.train_tgt))
+    sizes = build_split(directions, "train", train, on_invalid_utf8=policy)
     valid = (Path(data.valid_src), Path(data.valid_tgt))
-    build_split(directions, "valid", valid, max_lines=data.valid_lines_per_direction)
+    build_split(directions, "valid", valid, data.valid_lines_per_direction, policy)
     names = ", ".join(f"{d.name} {n:,}" for d, n in zip(directions, sizes, strict=True))
     rank_zero_print(f"multilingual corpus {data.train_src}: {names} training pairs")
     return sizes
