@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from nmt.data.multilingual import tag_line
+from nmt.data.shortlist import Shortlist
 from nmt.model.config import Seq2SeqConfig
 from nmt.model.quantize import quantize_int8
 from nmt.model.seq2seq import Seq2Seq, build_model
 from nmt.search import Hypotheses
 from nmt.search.config import SearchConfig, run_search
+from nmt.search.shortlist import ShortlistModel
 from nmt.tokenizer import SpecialIds, SpmTokenizer
 
 CHECKPOINT_KEY = "nmt"  # the section TranslationModule.on_save_checkpoint writes
@@ -95,6 +97,9 @@ class Translator:
         tgt_lang: target language code.
         max_src_tokens: longer inputs are truncated to this many pieces (and reported).
         multilingual: the model is asked for `tgt_lang` by a <2tgt_lang> tag on each source.
+        shortlist: when given, each sentence may only produce the target pieces of its own
+            shortlist (`Shortlist.allowed`), and each batch scores their union instead of
+            all V pieces.
     """
 
     def __init__(
@@ -108,6 +113,7 @@ class Translator:
         tgt_lang: str,
         max_src_tokens: int = 250,
         multilingual: bool = False,
+        shortlist: Shortlist | None = None,
     ) -> None:
         self.model = model
         self.src_tokenizer = src_tokenizer
@@ -117,6 +123,7 @@ class Translator:
         self.tgt_lang = tgt_lang
         self.max_src_tokens = max_src_tokens
         self.multilingual = multilingual
+        self.shortlist = shortlist
         self.device = next(model.parameters()).device
 
     @classmethod
@@ -127,12 +134,14 @@ class Translator:
         device: str = "cpu",
         quantize: str | None = None,
         tgt_lang: str | None = None,
+        shortlist: bool = True,
         **kwargs: Any,
     ) -> Translator:
         """Rebuild model and tokenizers from a checkpoint; `quantize="int8"` for CPU int8.
 
         `tgt_lang` picks the output language of a multilingual checkpoint (required there);
         for a bilingual one it may only name the language the checkpoint translates into.
+        `shortlist` decodes over the checkpoint's shortlist, if it has one.
         """
         checkpoint = load_checkpoint(path)
         model, special = model_from_checkpoint(checkpoint)
@@ -156,6 +165,9 @@ class Translator:
             src_lang=section["src_lang"],
             tgt_lang=output_language(path, section["tgt_lang"], targets, tgt_lang),
             multilingual=bool(targets),
+            shortlist=Shortlist.from_dict(section["shortlist"])
+            if shortlist and "shortlist" in section
+            else None,
             **kwargs,
         )
 
@@ -215,15 +227,31 @@ class Translator:
         for row, index in enumerate(batch):
             src[row, : lengths[row]] = torch.tensor(ids[index])
         src, lengths = src.to(self.device), lengths.to(self.device)
-        return run_search(
-            self.model,
+        if self.shortlist is None:
+            return run_search(
+                self.model,
+                src,
+                lengths,
+                search,
+                bos_id=self.special.bos,
+                eos_id=self.special.eos,
+                nbest=nbest,
+                return_attn=attn,
+            )
+        special = (self.special.bos, self.special.eos, self.special.unk)
+        model = ShortlistModel(self.model, self.shortlist, src, lengths, special)
+        hyps = run_search(
+            model,
             src,
             lengths,
             search,
-            bos_id=self.special.bos,
-            eos_id=self.special.eos,
+            bos_id=model.position(self.special.bos),
+            eos_id=model.position(self.special.eos),
             nbest=nbest,
             return_attn=attn,
+        )
+        return Hypotheses(
+            [[replace(h, tokens=model.to_vocab(h.tokens)) for h in cands] for cands in hyps.nbest]
         )
 
     def _translation(

@@ -20,6 +20,7 @@ from nmt.data.corpus import read_lines, utf8_text
 from nmt.data.dataset import ParallelDataset
 from nmt.data.multilingual import lang_tag, resample_counts, resample_indices
 from nmt.data.sampler import TokenBudgetBatchSampler
+from nmt.data.shortlist import Shortlist, build_shortlist
 from nmt.tokenizer import SpecialIds, SpmTokenizer
 
 # data.spm keys and their defaults; vocab_size has none.
@@ -84,6 +85,7 @@ class TranslationDataModule(pl.LightningDataModule):
         temperature: float = 1.0,
         tgt_langs: Sequence[str] = (),
         on_invalid_utf8: str = "error",
+        shortlist: Mapping[str, int] | None = None,
     ):
         """Store the settings; nothing is read until `prepare_data`/`setup`.
 
@@ -93,6 +95,8 @@ class TranslationDataModule(pl.LightningDataModule):
         workers and the shuffling seed; `src_lang`/`tgt_lang` travel into checkpoints;
         `on_invalid_utf8` ("error" or "replace") is the policy for undecodable bytes.
         `groups`, `temperature` and `tgt_langs` describe a multilingual corpus (see above).
+        `shortlist` ({per_source, frequent, max_pairs}, or None for none) builds the decoding
+        shortlist (`nmt.data.shortlist`) from the first `max_pairs` filtered training pairs.
         """
         super().__init__()
         self.paths = {
@@ -117,6 +121,8 @@ class TranslationDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.on_invalid_utf8 = on_invalid_utf8
+        self.shortlist_settings = None if shortlist is None else dict(shortlist)
+        self.shortlist: Shortlist | None = None
         self._text_paths: dict[str, tuple[Path, Path]] | None = None
         self.special_ids = SpecialIds()
         # Training batches consumed in the current epoch; saved in checkpoints.
@@ -142,12 +148,28 @@ class TranslationDataModule(pl.LightningDataModule):
                 f"{self.paths['train'][0]}: no training pairs left after filtering "
                 f"(data.max_len={self.max_len}, data.max_len_ratio={self.max_len_ratio})"
             )
+        self.shortlist = self._shortlist(self.train_dataset)
         if self.groups is not None:
             self.train_dataset = self._resampled(self.train_dataset, corpora["train"].num_pairs)
         self.valid_dataset = ParallelDataset(corpora["valid"])
         valid_src, valid_tgt = self._checked_paths()["valid"]
         self.valid_src_lines = read_lines(valid_src)
         self.valid_refs = read_lines(valid_tgt)
+
+    def _shortlist(self, dataset: ParallelDataset) -> Shortlist | None:
+        """The decoding shortlist of the filtered training pairs (None when not configured)."""
+        if self.shortlist_settings is None:
+            return None
+        settings = self.shortlist_settings
+        count = min(len(dataset), settings["max_pairs"])
+        pairs = ((example.src, example.tgt) for example in map(dataset.__getitem__, range(count)))
+        return build_shortlist(
+            pairs,
+            self.src_vocab_size,
+            self.tgt_vocab_size,
+            per_source=settings["per_source"],
+            frequent=settings["frequent"],
+        )
 
     def _resampled(self, dataset: ParallelDataset, num_lines: int) -> ParallelDataset:
         """Draw each direction's share of an epoch by temperature (see the class doc)."""

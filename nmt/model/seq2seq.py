@@ -87,9 +87,15 @@ class Seq2Seq(nn.Module):
         Returns:
             log_probs (B,V) float32, attention weights (B,S), and the new state.
         """
-        out, attn, state = self.decoder.step(self.tgt_embed(prev_tokens), state)  # (B,H)
+        out, attn, state = self.decode_step(prev_tokens, state)  # (B,H)
         log_probs = torch.log_softmax(self.output_proj(out).float(), dim=-1)  # (B,V)
         return log_probs, attn, state
+
+    def decode_step(
+        self, prev_tokens: Tensor, state: DecoderState
+    ) -> tuple[Tensor, Tensor, DecoderState]:
+        """`step` before the output projection: top decoder output (B,H), attention, state."""
+        return self.decoder.step(self.tgt_embed(prev_tokens), state)
 
     def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
         """Score a target batch with teacher forcing.

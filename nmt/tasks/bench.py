@@ -122,15 +122,15 @@ def translate_phase(cfg: DictConfig, threads: int, out_dir: Path, peak: float) -
     report = translate_runs(
         ckpt,
         to_dict(bench_cfg.search),
-        to_dict(bench_cfg.precisions),
+        to_dict(bench_cfg.variants),
         (src, refs),
         settings,
         bench_cfg.translate_seconds,
         _run(cfg),
     )
     for name in bench_cfg.search:
-        for precision in bench_cfg.precisions:
-            with_mfu(report[name][precision], peak)
+        for variant in bench_cfg.variants:
+            with_mfu(report[name][variant], peak)
     return report
 
 

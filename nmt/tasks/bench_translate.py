@@ -1,4 +1,4 @@
-"""Translation side of `nmt-bench`: speed, BLEU and decode FLOP/s per search and precision."""
+"""Translation side of `nmt-bench`: speed, BLEU and decode FLOP/s per search and variant."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from nmt.utils.bench import peak_rss_mb
 
 DECODE_FLOPS_FORMULA = (
     "sum over lines of nmt.model.flops.encoder_flops_per_token x S + beam_size x (T + 1) x "
-    "nmt.model.flops.decode_step_flops(S), S/T = source/output pieces (eos step counted)"
+    "nmt.model.flops.decode_step_flops(S), S/T = source/output pieces (eos step counted); the "
+    "output layer is counted over the whole vocabulary also with a shortlist (effective FLOP/s)"
 )
 
 Runner = Callable[..., dict[str, Any]]
@@ -38,29 +39,30 @@ class TranslateSettings:
 def translate_runs(
     ckpt: str,
     searches: Mapping[str, Mapping[str, Any]],
-    precisions: Mapping[str, str | None],
+    variants: Mapping[str, Mapping[str, Any]],
     lines: tuple[list[str], list[str]],
     settings: TranslateSettings,
     seconds: float,
     run: Runner,
 ) -> dict[str, Any]:
-    """Translate with every search x precision; report speed, BLEU, FLOP/s and peak RSS.
+    """Translate with every search x variant; report speed, BLEU, FLOP/s and peak RSS.
 
-    The slowest run (largest beam, first precision) translates lines in order until
+    The slowest run (largest beam, first variant) translates lines in order until
     `seconds` have elapsed; every other run then translates those same lines, so that
     their BLEU scores are comparable.
 
     Args:
         ckpt: the checkpoint.
         searches: name -> search config (e.g. {"greedy": ..., "beam5": ...}).
-        precisions: name -> `quantize` value (e.g. {"fp32": None, "int8": "int8"}).
+        variants: name -> {quantize, shortlist} of `Translator.from_checkpoint`
+            (e.g. {"fp32": {"quantize": None, "shortlist": False}, ...}).
         lines: (source lines, reference lines) of the test set.
         settings: batching and warm-up.
         seconds: time limit of the first run.
         run: calls a phase function (in a fresh process, or in this one).
 
     Returns:
-        {search: {precision: figures}} plus the line count, BLEU signature and FLOP formula.
+        {search: {variant: figures}} plus the line count, BLEU signature and FLOP formula.
     """
     hparams = load_checkpoint(ckpt)["hyper_parameters"]
     config = Seq2SeqConfig.from_dict(hparams["model"])
@@ -70,11 +72,13 @@ def translate_runs(
     limit: float | None = seconds
     signature = ""
     for name in order:
-        for precision, quantize in precisions.items():
-            raw = run(_translate_phase, ckpt, quantize, dict(searches[name]), src, settings, limit)
+        for variant, options in variants.items():
+            raw = run(
+                _translate_phase, ckpt, dict(options), dict(searches[name]), src, settings, limit
+            )
             src = src[: len(raw["hyps"])]
             limit = None
-            report[name][precision], signature = _figures(
+            report[name][variant], signature = _figures(
                 raw, refs, config, hparams["tgt_vocab_size"]
             )
     return {
@@ -88,7 +92,7 @@ def translate_runs(
 
 def _translate_phase(
     ckpt: str,
-    quantize: str | None,
+    options: dict[str, Any],
     search: dict[str, Any],
     lines: list[str],
     settings: TranslateSettings,
@@ -97,7 +101,10 @@ def _translate_phase(
     """Load the model (untimed), warm up, then translate `lines` in chunks until `limit` s."""
     torch.set_num_threads(settings.threads)
     translator = Translator.from_checkpoint(
-        ckpt, quantize=quantize, max_src_tokens=settings.max_src_tokens
+        ckpt,
+        quantize=options["quantize"],
+        shortlist=options["shortlist"],
+        max_src_tokens=settings.max_src_tokens,
     )
     config = SearchConfig(**search)
     translator.translate(lines[: settings.warmup_lines], config, batch_tokens=settings.batch_tokens)
@@ -114,6 +121,7 @@ def _translate_phase(
         "src_lengths": [len(r.src_pieces) for r in results],
         "tgt_lengths": [len(r.tgt_pieces) for r in results],
         "beam_size": config.beam_size,
+        "shortlist": translator.shortlist is not None,
         "peak_rss_mb": peak_rss_mb(),
     }
 
@@ -139,5 +147,6 @@ def _figures(
         "bleu": float(bleu.score),
         "model_gflops": flops / seconds / 1e9,
         "peak_rss_mb": raw["peak_rss_mb"],
+        "shortlist": raw["shortlist"],
     }
     return figures, signature

@@ -120,4 +120,5 @@ def build_datamodule(cfg: DictConfig, groups: list[int] | None = None) -> Transl
         groups=groups,
         temperature=data.temperature,
         tgt_langs=sorted(set(tgt_langs)),
+        shortlist=None if data.shortlist is None else to_dict(data.shortlist),
     )

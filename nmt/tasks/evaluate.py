@@ -114,6 +114,7 @@ def translate_lines(cfg: DictConfig, lines: list[str]) -> list[str]:
         quantize=cfg.quantize,
         max_src_tokens=cfg.max_src_tokens,
         tgt_lang=cfg.tgt_lang,
+        shortlist=cfg.shortlist,
     )
     with tqdm(total=len(lines), file=sys.stderr, disable=not cfg.progress, unit="line") as bar:
         results = translator.translate(

@@ -110,6 +110,7 @@ def translate(cfg: DictConfig) -> None:
         quantize=cfg.quantize,
         max_src_tokens=cfg.max_src_tokens,
         tgt_lang=cfg.tgt_lang,
+        shortlist=cfg.shortlist,
     )
     done = truncated = 0
     show = bool(cfg.progress) and cfg.input is not None

@@ -203,6 +203,8 @@ class TranslationModule(pl.LightningModule):
             "tgt_lang": datamodule.tgt_lang,
             "tgt_langs": list(datamodule.tgt_langs),  # multilingual: the <2xx> tags it knows
         }
+        if datamodule.shortlist is not None:  # decoding shortlist (nmt.data.shortlist)
+            self.vocab_section["shortlist"] = datamodule.shortlist.to_dict()
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Embed tokenizers, languages, RNG states and the skipped-update count."""

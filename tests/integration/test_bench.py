@@ -33,7 +33,8 @@ TINY = [
     f"bench.test_src={SAMPLE_DIR / 'test.de'}",
     f"bench.test_ref={SAMPLE_DIR / 'test.en'}",
 ]
-RUNS = [(search, precision) for search in ("greedy", "beam5") for precision in ("fp32", "int8")]
+VARIANTS = ("fp32", "int8", "fp32_shortlist", "int8_shortlist")
+RUNS = [(search, variant) for search in ("greedy", "beam5") for variant in VARIANTS]
 RATES = ("sent_per_s", "tok_per_s", "model_gflops", "mfu", "peak_rss_mb")
 REQUIRED = [
     "matmul_peak_gflops",
@@ -112,10 +113,12 @@ def test_translate_phases_in_fresh_processes(run, tmp_path):
     with contextlib.redirect_stdout(io.StringIO()):
         report = bench(cfg)
     assert "train" not in report and "data" not in report
-    for precision in ("fp32", "int8"):
-        figures = report["translate"]["beam5"][precision]
+    for variant in VARIANTS:
+        figures = report["translate"]["beam5"][variant]
         assert figures["lines"] == 12
         assert figures["peak_rss_mb"] > 0 and figures["mfu"] > 0
+        # the trained checkpoint carries a shortlist; only the *_shortlist variants use it
+        assert figures["shortlist"] == variant.endswith("_shortlist")
 
 
 def test_unknown_task_is_named(tmp_path):

@@ -174,7 +174,7 @@ def test_translator_matches_the_lightning_module(tiny_checkpoint):
     from nmt.training.module import TranslationModule
 
     module = TranslationModule.load_from_checkpoint(tiny_checkpoint, map_location="cpu").eval()
-    translator = Translator.from_checkpoint(tiny_checkpoint)
+    translator = Translator.from_checkpoint(tiny_checkpoint, shortlist=False)  # full vocabulary
     lines = read_lines(ROOT_DIR / "data" / "sample" / "valid.de")[:8]
     ids = translator.src_tokenizer.encode(lines)
     lengths = torch.tensor([len(x) for x in ids])
@@ -185,3 +185,38 @@ def test_translator_matches_the_lightning_module(tiny_checkpoint):
         expected = translator.tgt_tokenizer.decode(module(src, lengths))
     greedy = SearchConfig(beam_size=1, len_alpha=0.0, cov_beta=0.0)
     assert [t.text for t in translator.translate(lines, greedy)] == expected
+
+
+def test_checkpoint_shortlist_bounds_every_output(tiny_checkpoint, tmp_path):
+    import torch
+
+    from nmt.data.shortlist import Shortlist
+    from nmt.translator import load_checkpoint
+
+    section = load_checkpoint(tiny_checkpoint)["nmt"]
+    table = Shortlist.from_dict(section["shortlist"])
+    translator = Translator.from_checkpoint(tiny_checkpoint)
+    assert translator.shortlist is not None
+    assert table.tgt_vocab_size == translator.tgt_tokenizer.vocab_size
+    assert table.candidates.shape == (translator.src_tokenizer.vocab_size, 50)  # data.shortlist
+    lines = read_lines(ROOT_DIR / "data" / "sample" / "test.de")[:40]
+    results = translator.translate(lines, SearchConfig())
+    special = translator.special
+    produced = 0
+    for line, result in zip(lines, results, strict=True):
+        src = torch.tensor([translator.src_tokenizer.encode([line])[0]])
+        allowed = table.allowed(src, torch.tensor([src.shape[1]]), (special.eos, special.unk))[0]
+        ids = [translator.tgt_tokenizer.piece_to_id(p) for p in result.tgt_pieces]
+        assert all(bool(allowed[i]) for i in ids), line
+        produced += len(ids)
+    assert produced > 0
+    # shortlist=false on the command line decodes over the whole vocabulary
+    src_file = tmp_path / "in.de"
+    src_file.write_text("".join(line + "\n" for line in lines[:10]), encoding="utf-8")
+    out = tmp_path / "out.en"
+    done = run(f"ckpt={tiny_checkpoint}", f"input={src_file}", f"output={out}", "shortlist=false")
+    assert done.returncode == 0, done.stderr
+    full = Translator.from_checkpoint(tiny_checkpoint, shortlist=False).translate(
+        lines[:10], SearchConfig()
+    )
+    assert read_lines(out) == [t.text for t in full]
