@@ -31,6 +31,8 @@ def split_lines(text: str) -> list[str]:
 
 ON_INVALID_UTF8 = ("error", "replace")
 _REPLACEMENT_BYTES = "\ufffd".encode()
+# Bytes of whole lines checked at a time by `utf8_text`.
+_BLOCK_BYTES = 1 << 22
 log = logging.getLogger(__name__)
 
 
@@ -63,9 +65,10 @@ class Utf8Decoder:
         except UnicodeDecodeError as err:
             line = first_line + data.count(b"\n", 0, err.start)
             if self.on_invalid == "error":
+                column = err.start - data.rfind(b"\n", 0, err.start)  # 1-based byte column
                 raise ValueError(
                     f"{self.name}: line {line}: not valid UTF-8 (byte 0x{data[err.start]:02x} "
-                    f"at offset {err.start}); on_invalid_utf8=replace substitutes U+FFFD"
+                    f"at byte {column} of the line); on_invalid_utf8=replace substitutes U+FFFD"
                 ) from None
         text = data.decode("utf-8", errors="replace")
         # Genuine U+FFFD in the input are valid UTF-8 and must not be counted.
@@ -126,24 +129,42 @@ def utf8_text(path: str | Path, on_invalid_utf8: str, clean_dir: Path) -> Path:
 
     That is `path` itself when it decodes; with on_invalid_utf8="replace" a file that does
     not is copied, invalid sequences replaced by U+FFFD (counted in a logged warning), to
-    `clean_dir/<content hash>.<name>` and that copy is returned.
+    `clean_dir/<content hash>.<name>` and that copy is returned. The file is read in blocks of
+    whole lines, so memory does not grow with its size.
 
     Raises:
         ValueError: the file is missing, or (with "error") not UTF-8, naming the line.
     """
     path = Path(path)
     check_file(path)
-    data = path.read_bytes()
     decoder = Utf8Decoder(str(path), on_invalid_utf8)
-    text = decoder.decode(data)
+    digest = hashlib.sha256()
+    for first_line, data in _line_blocks(path):
+        digest.update(data)
+        decoder.decode(data, first_line)
     if not decoder.replaced:
         return path
     log.warning(decoder.summary())
-    clean = Path(clean_dir) / f"{hashlib.sha256(data).hexdigest()[:20]}.{path.name}"
+    clean = Path(clean_dir) / f"{digest.hexdigest()[:20]}.{path.name}"
     if not clean.is_file():
+        cleaner = Utf8Decoder(str(path), on_invalid_utf8)
         with atomic_open(clean) as handle:
-            handle.write(text)
+            for first_line, data in _line_blocks(path):
+                handle.write(cleaner.decode(data, first_line))
     return clean
+
+
+def _line_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Yield (number of its first line, bytes) for blocks of about _BLOCK_BYTES whole lines.
+
+    Blocks end after b"\n", which never occurs inside a UTF-8 sequence, so each block decodes
+    on its own.
+    """
+    first_line = 1
+    with open(path, "rb") as stream:
+        for lines in iter(lambda: stream.readlines(_BLOCK_BYTES), []):
+            yield first_line, b"".join(lines)
+            first_line += len(lines)
 
 
 def read_line_chunks(

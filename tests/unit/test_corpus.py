@@ -2,12 +2,14 @@
 
 import pytest
 
+from nmt.data import corpus
 from nmt.data.corpus import (
     FilterReport,
     filter_reason,
     normalize_whitespace,
     read_lines,
     read_parallel,
+    utf8_text,
 )
 
 SEPARATORS = ["\r", "\u2028", "\u2029", "\u0085", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"]
@@ -69,3 +71,20 @@ def test_filter_reasons_and_report():
 
 def test_normalize_whitespace():
     assert normalize_whitespace("  a \t b\u2028c\u00a0 ") == "a b c"
+
+
+def test_utf8_check_reads_blocks_and_names_line_and_column(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpus, "_BLOCK_BYTES", 16)  # many blocks of whole lines
+    lines = [f"zeile {i} äöü".encode() for i in range(40)]
+    lines[29] = b"kaputt \xff hier"
+    path = tmp_path / "big.de"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(ValueError, match=rf"{path}: line 30: .*byte 0xff at byte 8 of the line"):
+        utf8_text(path, "error", tmp_path)
+    clean = utf8_text(path, "replace", tmp_path / "clean")
+    assert clean != path
+    expected = path.read_bytes().decode("utf-8", errors="replace")
+    assert clean.read_text(encoding="utf-8") == expected
+    good = tmp_path / "good.de"
+    good.write_bytes(b"\n".join(lines[:29]) + b"\n")
+    assert utf8_text(good, "error", tmp_path) == good
