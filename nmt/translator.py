@@ -239,7 +239,8 @@ class Translator:
                 return_attn=attn,
             )
         special = (self.special.bos, self.special.eos, self.special.unk)
-        model = ShortlistModel(self.model, self.shortlist, src, lengths, special)
+        allowed = self.shortlist.allowed(src, lengths, special)  # (B, V)
+        model = ShortlistModel(self.model, allowed, special)
         hyps = run_search(
             model,
             src,

@@ -16,7 +16,6 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional
 
-from nmt.data.shortlist import Shortlist
 from nmt.model.decoder import DecoderState
 from nmt.model.seq2seq import EncoderOutput, Seq2Seq
 
@@ -45,9 +44,8 @@ class ShortlistModel:
 
     Args:
         model: the full model (float or int8-quantised), in eval mode.
-        shortlist: the checkpoint's shortlist.
-        src: (B, S) the batch's padded source ids (the batch later passed to `encode`).
-        src_lengths: (B,) real lengths.
+        allowed: (B, V) bool, the target ids each sentence of the batch may produce (e.g.
+            `nmt.data.shortlist.Shortlist.allowed`); it must allow `always`.
         always: ids every sentence may produce or be fed (bos, eos, unk); they take shortlist
             positions 0, 1, ... in this order.
     """
@@ -55,17 +53,15 @@ class ShortlistModel:
     def __init__(
         self,
         model: Seq2Seq,
-        shortlist: Shortlist,
-        src: Tensor,
-        src_lengths: Tensor,
+        allowed: Tensor,
         always: Sequence[int],
     ) -> None:
         self.model = model
         self.always = list(always)
-        allowed = shortlist.allowed(src, src_lengths, always)  # (B, V)
+        allowed = allowed.cpu()  # (B, V)
         used = allowed.any(dim=0)
         used[self.always] = False
-        device = src.device
+        device = next(model.parameters()).device
         self.vocab = torch.cat([torch.tensor(self.always), used.nonzero().view(-1)]).to(device)
         self.bias = torch.zeros(allowed.shape[0], len(self.vocab), device=device)  # (B, V')
         self.bias.masked_fill_(~allowed[:, self.vocab.cpu()].to(device), float("-inf"))

@@ -124,7 +124,7 @@ ALWAYS = (2, 3, 1)
 @pytest.mark.parametrize("quantized", [False, True])
 def test_step_is_the_full_distribution_restricted_and_renormalised_per_sentence(quantized):
     model = _model(quantized)
-    short = ShortlistModel(model, TABLE, SRC, LENGTHS, ALWAYS)
+    short = ShortlistModel(model, TABLE.allowed(SRC, LENGTHS, ALWAYS), ALWAYS)
     assert short.vocab.tolist() == [2, 3, 1, 5, 11, 17, 29]
     allowed = [[2, 3, 1, 5, 11, 17], [2, 3, 1, 29]]
     with torch.no_grad():
@@ -149,7 +149,7 @@ def test_step_is_the_full_distribution_restricted_and_renormalised_per_sentence(
 
 
 def test_mask_follows_rows_through_selection():
-    short = ShortlistModel(_model(False), TABLE, SRC, LENGTHS, ALWAYS)
+    short = ShortlistModel(_model(False), TABLE.allowed(SRC, LENGTHS, ALWAYS), ALWAYS)
     with torch.no_grad():
         state = short.init_state(short.encode(SRC, LENGTHS))
     moved = state.index_select(torch.tensor([1, 1, 0]))
@@ -166,7 +166,7 @@ def test_search_over_a_shortlist_allowing_everything_equals_plain_search(beam_si
     everything = Shortlist(
         torch.full((20, 1), -1, dtype=torch.int32), torch.arange(30, dtype=torch.int32), 30
     )
-    short = ShortlistModel(model, everything, src, lengths, (2, 3))
+    short = ShortlistModel(model, everything.allowed(src, lengths, (2, 3)), (2, 3))
     listed = run_search(short, src, lengths, search, bos_id=0, eos_id=1, nbest=beam_size)
     for mine, theirs in itertools.zip_longest(listed.nbest, plain.nbest):
         assert [short.to_vocab(h.tokens) for h in mine] == [h.tokens for h in theirs]
@@ -175,7 +175,7 @@ def test_search_over_a_shortlist_allowing_everything_equals_plain_search(beam_si
 
 def test_search_output_stays_in_each_sentences_shortlist():
     model = _model(False)
-    short = ShortlistModel(model, TABLE, SRC, LENGTHS, ALWAYS)
+    short = ShortlistModel(model, TABLE.allowed(SRC, LENGTHS, ALWAYS), ALWAYS)
     search = SearchConfig(beam_size=3, max_len_a=0.0, max_len_b=8)
     hyps = run_search(short, SRC, LENGTHS, search, bos_id=0, eos_id=1, nbest=3)
     allowed = [{2, 3, 1, 5, 11, 17}, {2, 3, 1, 29}]
