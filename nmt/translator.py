@@ -147,6 +147,8 @@ class Translator:
         model, special = model_from_checkpoint(checkpoint)
         if quantize not in (None, "int8"):
             raise ValueError(f"quantize must be null or int8, got {quantize!r}")
+        if not isinstance(shortlist, bool):
+            raise ValueError(f"shortlist must be true or false, got {shortlist!r}")
         if quantize == "int8":
             if device != "cpu":
                 raise ValueError("quantize=int8 runs on the CPU only (set device=cpu)")

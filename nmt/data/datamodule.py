@@ -121,7 +121,7 @@ class TranslationDataModule(pl.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.on_invalid_utf8 = on_invalid_utf8
-        self.shortlist_settings = None if shortlist is None else dict(shortlist)
+        self.shortlist_settings = None if shortlist is None else _shortlist_settings(shortlist)
         self.shortlist: Shortlist | None = None
         self._text_paths: dict[str, tuple[Path, Path]] | None = None
         self.special_ids = SpecialIds()
@@ -288,3 +288,18 @@ class TranslationDataModule(pl.LightningDataModule):
             return SpmTokenizer.load(path)
         rank_zero_info(f"training SentencePiece on {[str(f) for f in train_files]} -> {path}")
         return SpmTokenizer.train(train_files, path, **settings, num_threads=os.cpu_count())
+
+
+def _shortlist_settings(settings: Mapping[str, Any]) -> dict[str, int]:
+    """Check `data.shortlist`: exactly per_source (>= 1), frequent (>= 0), max_pairs (>= 1)."""
+    minimum = {"per_source": 1, "frequent": 0, "max_pairs": 1}
+    unknown = sorted(set(settings) - set(minimum))
+    if unknown:
+        raise ValueError(f"data.shortlist.{unknown[0]}: unknown key (known: {', '.join(minimum)})")
+    checked = {}
+    for key, low in minimum.items():
+        value = settings.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"data.shortlist.{key} must be an integer >= {low}, got {value!r}")
+        checked[key] = value
+    return checked

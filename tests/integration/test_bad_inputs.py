@@ -87,6 +87,7 @@ def test_bad_checkpoint(tiny_checkpoint, tmp_path, text_input, case, expected):
         (["search=nope"], "error: config: In 'translate': Could not find 'search/nope'"),
         (["search.beam_size=[1"], "error: config: no viable alternative at input '[1'"),
         (["on_invalid_utf8=ignore"], "on_invalid_utf8 must be one of error, replace"),
+        (["shortlist=abc"], "error: shortlist must be true or false, got 'abc'"),
     ],
 )
 def test_bad_translate_config(tiny_checkpoint, tmp_path, text_input, overrides, expected):

@@ -121,6 +121,13 @@ def test_config_errors_name_the_key(files):
         make_dm(files, spm={"joint": True})
     with pytest.raises(ValueError, match="data.max_len"):
         ready(files, max_len=0)
+    good = {"per_source": 5, "frequent": 0, "max_pairs": 10}
+    with pytest.raises(ValueError, match="data.shortlist.per_source must be an integer >= 1"):
+        make_dm(files, shortlist={**good, "per_source": "abc"})
+    with pytest.raises(ValueError, match="data.shortlist.max_pairs must be an integer >= 1"):
+        make_dm(files, shortlist={"per_source": 5, "frequent": 0})
+    with pytest.raises(ValueError, match="data.shortlist.topk: unknown key"):
+        make_dm(files, shortlist={**good, "topk": 3})
 
 
 def test_sharding_follows_the_trainer(files):
