@@ -229,32 +229,19 @@ class Translator:
         for row, index in enumerate(batch):
             src[row, : lengths[row]] = torch.tensor(ids[index])
         src, lengths = src.to(self.device), lengths.to(self.device)
-        if self.shortlist is None:
-            return run_search(
-                self.model,
-                src,
-                lengths,
-                search,
-                bos_id=self.special.bos,
-                eos_id=self.special.eos,
-                nbest=nbest,
-                return_attn=attn,
-            )
-        special = (self.special.bos, self.special.eos, self.special.unk)
-        allowed = self.shortlist.allowed(src, lengths, special)  # (B, V)
-        model = ShortlistModel(self.model, allowed, special)
+        model, bos, eos, to_vocab = self.model, self.special.bos, self.special.eos, None
+        if self.shortlist is not None:
+            special = (bos, eos, self.special.unk)
+            allowed = self.shortlist.allowed(src, lengths, special)  # (B, V)
+            model = ShortlistModel(self.model, allowed, special)
+            bos, eos, to_vocab = model.position(bos), model.position(eos), model.to_vocab
         hyps = run_search(
-            model,
-            src,
-            lengths,
-            search,
-            bos_id=model.position(self.special.bos),
-            eos_id=model.position(self.special.eos),
-            nbest=nbest,
-            return_attn=attn,
+            model, src, lengths, search, bos_id=bos, eos_id=eos, nbest=nbest, return_attn=attn
         )
+        if to_vocab is None:
+            return hyps
         return Hypotheses(
-            [[replace(h, tokens=model.to_vocab(h.tokens)) for h in cands] for cands in hyps.nbest]
+            [[replace(h, tokens=to_vocab(h.tokens)) for h in cands] for cands in hyps.nbest]
         )
 
     def _translation(
