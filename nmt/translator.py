@@ -16,7 +16,7 @@ from nmt.model.output_subset import ShortlistModel
 from nmt.model.quantize import quantize_int8
 from nmt.model.seq2seq import Seq2Seq, build_model
 from nmt.search import Hypotheses
-from nmt.search.config import SearchConfig, run_search
+from nmt.search.strategy import SearchConfig, run_search
 from nmt.tokenizer import SpecialIds, SpmTokenizer
 
 CHECKPOINT_KEY = "nmt"  # the section TranslationModule.on_save_checkpoint writes

@@ -10,7 +10,7 @@ import pytest
 import sacrebleu
 
 from nmt.data.corpus import read_lines, split_lines
-from nmt.search.config import SearchConfig
+from nmt.search.strategy import SearchConfig
 from nmt.tasks.config import ROOT_DIR
 from nmt.translator import Translator
 

@@ -15,7 +15,7 @@ from nmt.model.config import Seq2SeqConfig
 from nmt.model.output_subset import ShortlistModel
 from nmt.model.quantize import quantize_int8
 from nmt.model.seq2seq import build_model
-from nmt.search.config import SearchConfig, run_search
+from nmt.search.strategy import SearchConfig, run_search
 
 # source ids 0..3, target ids 0..5
 PAIRS = [
