@@ -195,8 +195,8 @@ class Translator:
             return_attn: keep each best hypothesis' attention matrix.
             progress: called with the number of lines finished after each batch.
         """
-        if nbest > search.beam_size:
-            raise ValueError(f"nbest={nbest} exceeds search.beam_size={search.beam_size}")
+        if not 1 <= nbest <= search.beam_size:
+            raise ValueError(f"nbest={nbest} must be in [1, search.beam_size={search.beam_size}]")
         ids = self.src_tokenizer.encode(lines)
         if self.multilingual:  # tag the lines that have content; empty ones stay empty
             tagged = [i for i, x in enumerate(ids) if x]

@@ -72,6 +72,13 @@ def test_empty_input_gives_empty_output(tiny_checkpoint, tmp_path):
     assert out.read_bytes() == b""
 
 
+@pytest.mark.parametrize("nbest", [0, 3])
+def test_nbest_outside_one_to_beam_size_is_refused(tiny_checkpoint, nbest):
+    translator = Translator.from_checkpoint(tiny_checkpoint)
+    with pytest.raises(ValueError, match=rf"nbest={nbest} must be in \[1, search.beam_size=2\]"):
+        translator.translate(["Und Gott sprach."], SearchConfig(beam_size=2), nbest=nbest)
+
+
 def test_nbest_alignment_and_plot(tiny_checkpoint, tmp_path):
     src, out, plots = tmp_path / "in.txt", tmp_path / "out.tsv", tmp_path / "plots"
     src.write_text("Im Anfang schuf Gott die Himmel und die Erde.\n\nUnd Gott sprach.\n")
