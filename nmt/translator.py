@@ -12,11 +12,11 @@ import torch
 from nmt.data.multilingual import tag_line
 from nmt.data.shortlist import Shortlist
 from nmt.model.config import Seq2SeqConfig
+from nmt.model.output_subset import ShortlistModel
 from nmt.model.quantize import quantize_int8
 from nmt.model.seq2seq import Seq2Seq, build_model
 from nmt.search import Hypotheses
-from nmt.search.config import SearchConfig, run_search
-from nmt.search.shortlist import ShortlistModel
+from nmt.search.strategy import SearchConfig, run_search
 from nmt.tokenizer import SpecialIds, SpmTokenizer
 
 CHECKPOINT_KEY = "nmt"  # the section TranslationModule.on_save_checkpoint writes
@@ -195,8 +195,8 @@ class Translator:
             return_attn: keep each best hypothesis' attention matrix.
             progress: called with the number of lines finished after each batch.
         """
-        if nbest > search.beam_size:
-            raise ValueError(f"nbest={nbest} exceeds search.beam_size={search.beam_size}")
+        if not 1 <= nbest <= search.beam_size:
+            raise ValueError(f"nbest={nbest} must be in [1, search.beam_size={search.beam_size}]")
         ids = self.src_tokenizer.encode(lines)
         if self.multilingual:  # tag the lines that have content; empty ones stay empty
             tagged = [i for i, x in enumerate(ids) if x]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import warnings
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from nmt.model.seq2seq import Seq2Seq
 
@@ -40,3 +40,14 @@ def quantize_int8(model: Seq2Seq) -> Seq2Seq:
             model, QUANTIZED_TYPES, dtype=torch.qint8
         )
     return quantized.eval()
+
+
+def float_weights(linear: nn.Module) -> tuple[Tensor, Tensor | None]:
+    """Return the float weight (out, in) and bias of a Linear, dequantised if it is int8.
+
+    Args:
+        linear: an `nn.Linear`, or the int8 version `quantize_int8` puts in its place.
+    """
+    if isinstance(linear, torch.ao.nn.quantized.dynamic.Linear):  # the weight is packed
+        return linear.weight().dequantize(), linear.bias()
+    return linear.weight, linear.bias

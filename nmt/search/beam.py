@@ -9,33 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from nmt.search.beam_buffers import (
-    _Active,
-    _Alive,
-    _Candidates,
-    _init_alive,
-    _init_pool,
-    _Pool,
-    _rows,
-    _Scorer,
-    _shrink,
-    _store,
-)
+from nmt.search.beam_buffers import Active, Alive, Candidates, Pool, Scorer, sentence_rows
 from nmt.search.hypotheses import Hypotheses, collect_hypotheses
 from nmt.search.limits import max_target_lengths
 from nmt.search.protocol import SearchState, StepModel
-
-
-def _check_args(beam_size: int, nbest: int, len_alpha: float, cov_beta: float) -> None:
-    """Raise ValueError for out-of-range search settings."""
-    if beam_size < 1:
-        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-    if not 1 <= nbest <= beam_size:
-        raise ValueError(f"nbest must be in [1, beam_size={beam_size}], got {nbest}")
-    if len_alpha < 0:
-        raise ValueError(f"len_alpha must be >= 0, got {len_alpha}")
-    if cov_beta < 0:
-        raise ValueError(f"cov_beta must be >= 0, got {cov_beta}")
 
 
 def _expand(state: SearchState, batch: int, beam_size: int, device: torch.device) -> SearchState:
@@ -43,14 +20,7 @@ def _expand(state: SearchState, batch: int, beam_size: int, device: torch.device
     return state.index_select(torch.arange(batch, device=device).repeat_interleave(beam_size))
 
 
-def _record_attn(alive: _Alive, attn: torch.Tensor, step: int) -> _Alive:
-    """Add this step's attention (B*K, S) to every live hypothesis' sum and history."""
-    if alive.attn is not None:
-        alive.attn[:, step - 1] = attn
-    return _Alive(alive.log_probs, alive.tokens, alive.attn_sum + attn, alive.attn)
-
-
-def _top_candidates(alive: _Alive, log_probs: torch.Tensor, beam_size: int) -> _Candidates:
+def _top_candidates(alive: Alive, log_probs: torch.Tensor, beam_size: int) -> Candidates:
     """Keep the 2K most probable extensions of each sentence's K hypotheses.
 
     2K extensions always contain K that do not end in eos (each hypothesis has a single
@@ -61,11 +31,11 @@ def _top_candidates(alive: _Alive, log_probs: torch.Tensor, beam_size: int) -> _
     total = alive.log_probs.unsqueeze(-1) + log_probs.view(batch, beam_size, vocab)  # (B, K, V)
     top, idx = total.view(batch, beam_size * vocab).topk(2 * beam_size, dim=1)  # (B, 2K)
     offsets = torch.arange(batch, device=idx.device).unsqueeze(1) * beam_size  # (B, 1)
-    return _Candidates(top, idx // vocab + offsets, idx % vocab)
+    return Candidates(top, idx // vocab + offsets, idx % vocab)
 
 
 def _finalize_mask(
-    cand: _Candidates, at_max: torch.Tensor, beam_size: int, eos_id: int
+    cand: Candidates, at_max: torch.Tensor, beam_size: int, eos_id: int
 ) -> torch.Tensor:
     """Select the candidates that finish now: (B, 2K) bool.
 
@@ -79,20 +49,19 @@ def _finalize_mask(
 
 
 def _finalize(
-    pool: _Pool,
-    alive: _Alive,
-    cand: _Candidates,
+    pool: Pool,
+    alive: Alive,
+    cand: Candidates,
     finalize: torch.Tensor,
     step: int,
-    scorer: _Scorer,
+    scorer: Scorer,
     eos_id: int,
-) -> _Pool:
+) -> Pool:
     """Score the finishing candidates and merge them into the pool, keeping the K best.
 
     |Y| counts every predicted token, eos included, and the coverage sums the
     hypothesis' own attention over all its steps.
     """
-    beam_size = pool.scores.shape[1]
     is_eos = cand.tokens == eos_id  # (B, 2K)
     steps = torch.full_like(cand.log_probs, step)  # (B, 2K)
     scores = scorer(cand.log_probs, steps, alive.attn_sum[cand.parents])  # (B, 2K)
@@ -100,22 +69,13 @@ def _finalize(
     tokens = alive.tokens[cand.parents]  # (B, 2K, T)
     tokens[..., step - 1] = cand.tokens
     lengths = step - is_eos.long()  # (B, 2K)
-    best, keep = torch.cat([pool.scores, scores], dim=1).topk(beam_size, dim=1)  # (B, K)
-    attn = None
-    if pool.attn is not None and alive.attn is not None:
-        attn = _rows(torch.cat([pool.attn, alive.attn[cand.parents]], dim=1), keep)
-    return _Pool(
-        best,
-        _rows(torch.cat([pool.tokens, tokens], dim=1), keep),  # (B, K, T)
-        _rows(torch.cat([pool.lengths, lengths], dim=1), keep),  # (B, K)
-        attn,  # (B, K, T, S)
-        pool.count + finalize.sum(dim=1),
-    )
+    attn = None if alive.attn is None else alive.attn[cand.parents]  # (B, 2K, T, S)
+    return pool.merge(Pool(scores, tokens, lengths, attn, finalize.sum(dim=1)))
 
 
 def _select(
-    alive: _Alive, cand: _Candidates, state: SearchState, step: int, eos_id: int
-) -> tuple[_Alive, SearchState, torch.Tensor]:
+    alive: Alive, cand: Candidates, state: SearchState, step: int, eos_id: int
+) -> tuple[Alive, SearchState, torch.Tensor]:
     """Keep the K most probable extensions that do not end in eos as the new beam.
 
     Returns:
@@ -130,8 +90,28 @@ def _select(
     tokens = alive.tokens[parents]  # (B*K, T)
     tokens[:, step - 1] = prev
     attn = None if alive.attn is None else alive.attn[parents]  # (B*K, T, S)
-    new_alive = _Alive(log_probs, tokens, alive.attn_sum[parents], attn)
+    new_alive = Alive(log_probs, tokens, alive.attn_sum[parents], attn)
     return new_alive, state.reorder_beams(parents), prev
+
+
+def _shrink(
+    keep: torch.Tensor,
+    alive: Alive,
+    state: SearchState,
+    prev: torch.Tensor,
+    pool: Pool,
+    search: Active,
+) -> tuple[Alive, SearchState, torch.Tensor, Pool, Active]:
+    """Drop the sentences where `keep` (B',) is False from every per-sentence buffer."""
+    sentences = keep.nonzero().squeeze(1)  # (B'',)
+    rows = sentence_rows(sentences, alive.log_probs.shape[1])  # (B''*K,)
+    return (
+        alive.select(rows),
+        state.index_select(rows),
+        prev[rows],
+        pool.select(sentences),
+        search.select(sentences),
+    )
 
 
 @torch.no_grad()
@@ -177,27 +157,22 @@ def beam_search(
 
     Returns:
         Up to `nbest` hypotheses per sentence, best GNMT score first.
-
-    Raises:
-        ValueError: for beam_size < 1, nbest outside [1, beam_size], negative
-            len_alpha, cov_beta or max_len_a.
     """
-    _check_args(beam_size, nbest, len_alpha, cov_beta)
     batch, src_len = src.shape
     device = src.device
     max_lens = max_target_lengths(src_lengths, max_len_a, max_len_b).to(device)  # (B,)
     shape = (int(max_lens.max()), src_len)
     src_mask = torch.arange(src_len, device=device) < src_lengths.to(device).unsqueeze(1)  # (B, S)
-    scorer = _Scorer(len_alpha, cov_beta, src_mask)
+    scorer = Scorer(len_alpha, cov_beta, src_mask)
     state = _expand(model.init_state(model.encode(src, src_lengths)), batch, beam_size, device)
-    alive = _init_alive(batch, beam_size, shape, return_attn, device)
-    pool = _init_pool(batch, beam_size, shape, return_attn, device)
-    result = _init_pool(batch, beam_size, shape, return_attn, device)
-    search = _Active(torch.arange(batch, device=device), max_lens, scorer)
+    alive = Alive.start(batch, beam_size, shape, return_attn, device)
+    pool = Pool.empty(batch, beam_size, shape, return_attn, device)
+    result = Pool.empty(batch, beam_size, shape, return_attn, device)
+    search = Active(torch.arange(batch, device=device), max_lens, scorer)
     prev = torch.full((batch * beam_size,), bos_id, dtype=torch.long, device=device)  # (B*K,)
     for step in range(1, shape[0] + 1):
         log_probs, attn, state = model.step(prev, state)  # (B'*K, V), (B'*K, S)
-        alive = _record_attn(alive, attn.float(), step)
+        alive = alive.record_attn(attn.float(), step)
         cand = _top_candidates(alive, log_probs.float(), beam_size)
         at_max = search.max_lens <= step  # (B',)
         finalize = _finalize_mask(cand, at_max, beam_size, eos_id)
@@ -209,9 +184,9 @@ def beam_search(
         alive, state, prev = _select(alive, cand, state, step, eos_id)
         if bool(done.any()):
             # Finished sentences leave the batch: their rows are no longer decoded.
-            _store(result, pool, search.orig, done)
-            alive, state, prev, pool, search = _shrink(alive, state, prev, pool, search, ~done)
-    _store(result, pool, search.orig, torch.ones_like(search.orig, dtype=torch.bool))
+            result.put(search.orig[done], pool.select(done))
+            alive, state, prev, pool, search = _shrink(~done, alive, state, prev, pool, search)
+    result.put(search.orig, pool)
     return collect_hypotheses(
         result.tokens[:, :nbest],  # (B, nbest, T)
         result.lengths[:, :nbest],

@@ -1,21 +1,32 @@
 """Buffers of the batched beam search and their bookkeeping (see `nmt.search.beam`).
 
-Live hypotheses, finished pools and candidates are kept per sentence; `_shrink` drops
-the sentences that are done so that their rows are no longer decoded.
+Live hypotheses, finished pools and candidates are kept per sentence; each buffer selects its
+own rows, so that the sentences that are done can leave the batch.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
 from nmt.search.penalties import coverage_penalty, length_penalty
-from nmt.search.protocol import SearchState
+
+
+def sentence_rows(sentences: torch.Tensor, beam_size: int) -> torch.Tensor:
+    """Return the (n*K,) flat rows of the K beams of each of the (n,) `sentences`."""
+    offsets = torch.arange(beam_size, device=sentences.device)  # (K,)
+    return (sentences.unsqueeze(1) * beam_size + offsets).view(-1)  # (n*K,)
+
+
+def _per_sentence(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Pick x[b, idx[b, k]] for x (B, N, ...) and idx (B, K) -> (B, K, ...)."""
+    batch = torch.arange(x.shape[0], device=x.device).unsqueeze(1)  # (B, 1)
+    return x[batch, idx]
 
 
 @dataclass
-class _Alive:
+class Alive:
     """The K live hypotheses of every sentence.
 
     Attributes:
@@ -30,9 +41,51 @@ class _Alive:
     attn_sum: torch.Tensor
     attn: torch.Tensor | None
 
+    @classmethod
+    def start(
+        cls,
+        batch: int,
+        beam_size: int,
+        shape: tuple[int, int],
+        return_attn: bool,
+        device: torch.device,
+    ) -> Alive:
+        """Start with K copies of the empty hypothesis, of which only the first is live.
+
+        The other copies get log P = -inf so that the first step does not fill the beam
+        with K duplicates of the same extensions.
+
+        Args:
+            shape: (T, S), the most steps of any sentence and the source length.
+        """
+        max_steps, src_len = shape
+        rows = batch * beam_size
+        log_probs = torch.full((batch, beam_size), float("-inf"), device=device)  # (B, K)
+        log_probs[:, 0] = 0.0
+        attn = torch.zeros(rows, max_steps, src_len, device=device) if return_attn else None
+        return cls(
+            log_probs,
+            torch.zeros(rows, max_steps, dtype=torch.long, device=device),
+            torch.zeros(rows, src_len, device=device),
+            attn,
+        )
+
+    def record_attn(self, attn: torch.Tensor, step: int) -> Alive:
+        """Add this step's attention (B*K, S) to every hypothesis' sum and history."""
+        if self.attn is not None:
+            self.attn[:, step - 1] = attn
+        return replace(self, attn_sum=self.attn_sum + attn)
+
+    def select(self, rows: torch.Tensor) -> Alive:
+        """Keep the hypotheses of `rows` (n*K,), whole sentences of K beams each."""
+        beam_size = self.log_probs.shape[1]
+        log_probs = self.log_probs.view(-1)[rows].view(-1, beam_size)  # (n, K)
+        attn = None if self.attn is None else self.attn[rows]
+        return Alive(log_probs, self.tokens[rows], self.attn_sum[rows], attn)
+
 
 @dataclass
-class _Pool:
+class Pool:
     """The K best finished hypotheses of every sentence, sorted by GNMT score.
 
     Attributes:
@@ -49,9 +102,64 @@ class _Pool:
     attn: torch.Tensor | None
     count: torch.Tensor
 
+    @classmethod
+    def empty(
+        cls,
+        batch: int,
+        beam_size: int,
+        shape: tuple[int, int],
+        return_attn: bool,
+        device: torch.device,
+    ) -> Pool:
+        """Create an empty pool of K finished slots per sentence; `shape` is (T, S)."""
+        max_steps, src_len = shape
+        return cls(
+            torch.full((batch, beam_size), float("-inf"), device=device),
+            torch.zeros(batch, beam_size, max_steps, dtype=torch.long, device=device),
+            torch.zeros(batch, beam_size, dtype=torch.long, device=device),
+            torch.zeros(batch, beam_size, max_steps, src_len, device=device)
+            if return_attn
+            else None,
+            torch.zeros(batch, dtype=torch.long, device=device),
+        )
+
+    def merge(self, finished: Pool) -> Pool:
+        """Keep the K best of this pool and `finished` (B, N) per sentence; the counts add up."""
+        beam_size = self.scores.shape[1]
+        best, keep = torch.cat([self.scores, finished.scores], dim=1).topk(beam_size, dim=1)
+        attn = None
+        if self.attn is not None and finished.attn is not None:
+            attn = _per_sentence(torch.cat([self.attn, finished.attn], dim=1), keep)
+        return Pool(
+            best,  # (B, K)
+            _per_sentence(torch.cat([self.tokens, finished.tokens], dim=1), keep),  # (B, K, T)
+            _per_sentence(torch.cat([self.lengths, finished.lengths], dim=1), keep),  # (B, K)
+            attn,  # (B, K, T, S)
+            self.count + finished.count,
+        )
+
+    def select(self, sentences: torch.Tensor) -> Pool:
+        """Keep the pools of `sentences` ((n,) indices or (B,) bool)."""
+        return Pool(
+            self.scores[sentences],
+            self.tokens[sentences],
+            self.lengths[sentences],
+            None if self.attn is None else self.attn[sentences],
+            self.count[sentences],
+        )
+
+    def put(self, sentences: torch.Tensor, pool: Pool) -> None:
+        """Write `pool`'s n sentences into the rows `sentences` (n,) of this pool, in place."""
+        self.scores[sentences] = pool.scores
+        self.tokens[sentences] = pool.tokens
+        self.lengths[sentences] = pool.lengths
+        self.count[sentences] = pool.count
+        if self.attn is not None and pool.attn is not None:
+            self.attn[sentences] = pool.attn
+
 
 @dataclass
-class _Candidates:
+class Candidates:
     """The 2K best one-token extensions of every sentence, sorted by log P.
 
     Attributes:
@@ -66,7 +174,7 @@ class _Candidates:
 
 
 @dataclass(frozen=True)
-class _Scorer:
+class Scorer:
     """GNMT score s(Y, X) = log P(Y|X) / lp(Y) + cp(X; Y) of finished hypotheses."""
 
     len_alpha: float
@@ -80,50 +188,13 @@ class _Scorer:
         coverage = coverage_penalty(attn_sum, self.src_mask.unsqueeze(1), self.cov_beta)
         return log_probs / length_penalty(lengths, self.len_alpha) + coverage
 
-
-def _rows(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Pick x[b, idx[b, k]] for x (B, N, ...) and idx (B, K) -> (B, K, ...)."""
-    batch = torch.arange(x.shape[0], device=x.device).unsqueeze(1)  # (B, 1)
-    return x[batch, idx]
-
-
-def _init_alive(
-    batch: int, beam_size: int, shape: tuple[int, int], return_attn: bool, device: torch.device
-) -> _Alive:
-    """Start with K copies of the empty hypothesis, of which only the first is live.
-
-    The other copies get log P = -inf so that the first step does not fill the beam
-    with K duplicates of the same extensions.
-    """
-    max_steps, src_len = shape
-    rows = batch * beam_size
-    log_probs = torch.full((batch, beam_size), float("-inf"), device=device)  # (B, K)
-    log_probs[:, 0] = 0.0
-    attn = torch.zeros(rows, max_steps, src_len, device=device) if return_attn else None
-    return _Alive(
-        log_probs,
-        torch.zeros(rows, max_steps, dtype=torch.long, device=device),
-        torch.zeros(rows, src_len, device=device),
-        attn,
-    )
-
-
-def _init_pool(
-    batch: int, beam_size: int, shape: tuple[int, int], return_attn: bool, device: torch.device
-) -> _Pool:
-    """Create an empty pool of K finished slots per sentence."""
-    max_steps, src_len = shape
-    return _Pool(
-        torch.full((batch, beam_size), float("-inf"), device=device),
-        torch.zeros(batch, beam_size, max_steps, dtype=torch.long, device=device),
-        torch.zeros(batch, beam_size, dtype=torch.long, device=device),
-        torch.zeros(batch, beam_size, max_steps, src_len, device=device) if return_attn else None,
-        torch.zeros(batch, dtype=torch.long, device=device),
-    )
+    def select(self, sentences: torch.Tensor) -> Scorer:
+        """The scorer of `sentences` (n,) only."""
+        return replace(self, src_mask=self.src_mask[sentences])
 
 
 @dataclass(frozen=True)
-class _Active:
+class Active:
     """The sentences still being searched (B' of the B inputs).
 
     Attributes:
@@ -134,46 +205,8 @@ class _Active:
 
     orig: torch.Tensor
     max_lens: torch.Tensor
-    scorer: _Scorer
+    scorer: Scorer
 
-
-def _store(result: _Pool, pool: _Pool, orig: torch.Tensor, which: torch.Tensor) -> None:
-    """Copy the pools of the sentences selected by `which` (B',) into `result` (B, ...)."""
-    idx = orig[which]  # (n,)
-    result.scores[idx] = pool.scores[which]
-    result.tokens[idx] = pool.tokens[which]
-    result.lengths[idx] = pool.lengths[which]
-    result.count[idx] = pool.count[which]
-    if result.attn is not None and pool.attn is not None:
-        result.attn[idx] = pool.attn[which]
-
-
-def _shrink(
-    alive: _Alive,
-    state: SearchState,
-    prev: torch.Tensor,
-    pool: _Pool,
-    search: _Active,
-    keep: torch.Tensor,
-) -> tuple[_Alive, SearchState, torch.Tensor, _Pool, _Active]:
-    """Drop the sentences where `keep` (B',) is False from every per-sentence buffer."""
-    beam_size = alive.log_probs.shape[1]
-    sentences = keep.nonzero().squeeze(1)  # (B'',)
-    offsets = torch.arange(beam_size, device=keep.device)  # (K,)
-    rows = (sentences.unsqueeze(1) * beam_size + offsets).view(-1)  # (B''*K,)
-    attn = None if alive.attn is None else alive.attn[rows]
-    alive = _Alive(alive.log_probs[sentences], alive.tokens[rows], alive.attn_sum[rows], attn)
-    pool = _Pool(
-        pool.scores[sentences],
-        pool.tokens[sentences],
-        pool.lengths[sentences],
-        None if pool.attn is None else pool.attn[sentences],
-        pool.count[sentences],
-    )
-    scorer = search.scorer
-    search = _Active(
-        search.orig[sentences],
-        search.max_lens[sentences],
-        _Scorer(scorer.len_alpha, scorer.cov_beta, scorer.src_mask[sentences]),
-    )
-    return alive, state.index_select(rows), prev[rows], pool, search
+    def select(self, sentences: torch.Tensor) -> Active:
+        """Keep the active sentences `sentences` (n,), indices among these B'."""
+        return Active(self.orig[sentences], self.max_lens[sentences], self.scorer.select(sentences))

@@ -18,11 +18,6 @@ def max_target_lengths(src_lengths: torch.Tensor, max_len_a: float, max_len_b: i
 
     Returns:
         (B,) long tensor of step limits.
-
-    Raises:
-        ValueError: if `max_len_a` is negative.
     """
-    if max_len_a < 0:
-        raise ValueError(f"max_len_a must be >= 0, got {max_len_a}")
     limits = torch.floor(max_len_a * src_lengths.double() + max_len_b).long()  # (B,)
     return limits.clamp(min=1)

@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig
 
 from nmt.data.corpus import read_lines
-from nmt.search.config import SearchConfig
+from nmt.search.strategy import SearchConfig
 from nmt.tasks.bench_train import train_step
 from nmt.tasks.config import to_dict
 from nmt.tasks.data import build_datamodule

@@ -12,7 +12,7 @@ import torch
 from nmt.metrics import corpus_bleu
 from nmt.model.config import Seq2SeqConfig
 from nmt.model.flops import decode_step_flops, encoder_flops_per_token
-from nmt.search.config import SearchConfig
+from nmt.search.strategy import SearchConfig
 from nmt.translator import Translation, Translator, load_checkpoint
 from nmt.utils.bench import peak_rss_mb
 

@@ -104,7 +104,7 @@ class EvaluateConfig:
 def translate_lines(cfg: DictConfig, lines: list[str]) -> list[str]:
     """Translate `lines` with the checkpoint `cfg.ckpt` and the `search` settings."""
     # torch and the model are only needed in this mode: keep `hyp=FILE` scoring light.
-    from nmt.search.config import SearchConfig
+    from nmt.search.strategy import SearchConfig
     from nmt.translator import Translator
 
     search = SearchConfig(**typed_dict(cfg.search, SearchConfig, "search"))

@@ -16,7 +16,7 @@ from nmt.data.batch import Batch
 from nmt.metrics import corpus_bleu
 from nmt.model.config import Seq2SeqConfig
 from nmt.model.seq2seq import build_model
-from nmt.search.config import SearchConfig, run_search
+from nmt.search.strategy import SearchConfig, run_search
 from nmt.tokenizer import SpecialIds
 from nmt.training.loss import projected_label_smoothed_nll
 from nmt.training.lr_schedule import build_scheduler

@@ -13,7 +13,7 @@ import torch
 from nmt.data.corpus import read_lines
 from nmt.data.dataset import ParallelDataset
 from nmt.data.multilingual import resample_counts, tag_line
-from nmt.search.config import SearchConfig
+from nmt.search.strategy import SearchConfig
 from nmt.tasks.config import ROOT_DIR
 from nmt.tasks.data import build_datamodule, ensure_corpus
 from nmt.tasks.train import train

@@ -10,7 +10,7 @@ import pytest
 import sacrebleu
 
 from nmt.data.corpus import read_lines, split_lines
-from nmt.search.config import SearchConfig
+from nmt.search.strategy import SearchConfig
 from nmt.tasks.config import ROOT_DIR
 from nmt.translator import Translator
 
@@ -70,6 +70,13 @@ def test_empty_input_gives_empty_output(tiny_checkpoint, tmp_path):
     src.write_bytes(b"")
     assert run(f"ckpt={tiny_checkpoint}", f"input={src}", f"output={out}").returncode == 0
     assert out.read_bytes() == b""
+
+
+@pytest.mark.parametrize("nbest", [0, 3])
+def test_nbest_outside_one_to_beam_size_is_refused(tiny_checkpoint, nbest):
+    translator = Translator.from_checkpoint(tiny_checkpoint)
+    with pytest.raises(ValueError, match=rf"nbest={nbest} must be in \[1, search.beam_size=2\]"):
+        translator.translate(["Und Gott sprach."], SearchConfig(beam_size=2), nbest=nbest)
 
 
 def test_nbest_alignment_and_plot(tiny_checkpoint, tmp_path):

@@ -14,7 +14,8 @@ import torch
 from search_fakes import BOS, EOS, FakeModel, hash_model, pad_batch, scripted_model
 
 from nmt.search import Hypotheses, beam_search, greedy_search
-from nmt.search.beam import _Candidates, _finalize_mask
+from nmt.search.beam import _finalize_mask
+from nmt.search.beam_buffers import Candidates
 
 A, B = 4, 5  # content tokens of the scripted cases
 SRC = (6,)
@@ -232,22 +233,6 @@ def test_return_attn_matches_attention_along_each_path() -> None:
     assert _beam(model, sources).nbest[0][0].attn is None
 
 
-@pytest.mark.parametrize(
-    ("kw", "key"),
-    [
-        (dict(beam_size=0, nbest=1), "beam_size"),
-        (dict(beam_size=2, nbest=3), "nbest"),
-        (dict(beam_size=2, nbest=0), "nbest"),
-        (dict(len_alpha=-0.1), "len_alpha"),
-        (dict(cov_beta=-0.1), "cov_beta"),
-        (dict(max_len_a=-1.0), "max_len_a"),
-    ],
-)
-def test_invalid_arguments_raise(kw: dict, key: str) -> None:
-    with pytest.raises(ValueError, match=key):
-        _beam(scripted_model(7, LENGTH_PROBS), [list(SRC)], **kw)
-
-
 def test_single_possible_hypothesis_is_found_and_nbest_shrinks() -> None:
     # Every step has one possible token: x, y, eos. The K - 1 other beam slots only ever
     # hold impossible (-inf) hypotheses, which must neither be returned nor count as finished.
@@ -270,12 +255,12 @@ def test_finalize_mask_only_possible_top_k_candidates(at_max: bool, expected: li
     # K = 3, six candidates sorted by log P: x, eos, eos (impossible), then a rank-3 eos that
     # falls outside the beam. Only rank < K, finite log P and eos (or the limit) may finish.
     inf = float("-inf")
-    cand = _Candidates(
+    cand = Candidates(
         log_probs=torch.tensor([[-1.0, -2.0, inf, inf, inf, inf]]),
         parents=torch.tensor([[0, 1, 2, 0, 1, 2]]),
         tokens=torch.tensor([[X, EOS, EOS, Y, Y, Y]]),
     )
-    cand_late_eos = _Candidates(
+    cand_late_eos = Candidates(
         log_probs=torch.tensor([[-1.0, -2.0, -3.0, -4.0, inf, inf]]),
         parents=torch.tensor([[0, 1, 2, 0, 1, 2]]),
         tokens=torch.tensor([[X, EOS, X, EOS, Y, Y]]),

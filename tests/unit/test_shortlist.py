@@ -12,10 +12,10 @@ import torch
 from nmt.data import shortlist as shortlist_module
 from nmt.data.shortlist import Shortlist, build_shortlist
 from nmt.model.config import Seq2SeqConfig
+from nmt.model.output_subset import ShortlistModel
 from nmt.model.quantize import quantize_int8
 from nmt.model.seq2seq import build_model
-from nmt.search.config import SearchConfig, run_search
-from nmt.search.shortlist import ShortlistModel
+from nmt.search.strategy import SearchConfig, run_search
 
 # source ids 0..3, target ids 0..5
 PAIRS = [

@@ -1,10 +1,11 @@
-"""Decoding over a vocabulary shortlist: the output layer scores V' << V target pieces.
+"""The output layer restricted to a subset of the vocabulary (decoding over a shortlist).
 
-`ShortlistModel` wraps a `Seq2Seq` as a `StepModel` for one batch whose token ids are positions
-in the batch's shortlist vocabulary (the union of its sentences' shortlists, `always` first):
-search runs unchanged on (N, V') log-probabilities, and `to_vocab` maps the ids it returns back to
-the full vocabulary. Each row is renormalised over its own sentence's shortlist (the others get
--inf), which the state carries through the search's reordering and shrinking.
+`ShortlistModel` wraps a `Seq2Seq` as a `StepModel` (`nmt.search.protocol`) for one batch whose
+token ids are positions in the batch's shortlist vocabulary (the union of its sentences'
+shortlists, `always` first): search runs unchanged on (N, V') log-probabilities, and `to_vocab`
+maps the ids it returns back to the full vocabulary. Each row is renormalised over its own
+sentence's shortlist (the others get -inf), which the state carries through the search's
+reordering and shrinking.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.nn import functional
 
 from nmt.model.decoder import DecoderState
+from nmt.model.quantize import float_weights
 from nmt.model.seq2seq import EncoderOutput, Seq2Seq
 
 
@@ -65,7 +67,9 @@ class ShortlistModel:
         self.vocab = torch.cat([torch.tensor(self.always), used.nonzero().view(-1)]).to(device)
         self.bias = torch.zeros(allowed.shape[0], len(self.vocab), device=device)  # (B, V')
         self.bias.masked_fill_(~allowed[:, self.vocab.cpu()].to(device), float("-inf"))
-        weight, bias = _output_weights(model.output_proj)
+        # int8: the rows are used dequantised and the activations stay float (V' rows cost
+        # little next to the recurrent layers)
+        weight, bias = float_weights(model.output_proj)
         self.weight = weight.index_select(0, self.vocab)  # (V',H)
         self.out_bias = None if bias is None else bias.index_select(0, self.vocab)  # (V',)
 
@@ -90,15 +94,3 @@ class ShortlistModel:
         out, attn, inner = self.model.decode_step(self.vocab[prev_tokens], state.inner)  # (N,H)
         logits = functional.linear(out, self.weight, self.out_bias).float() + state.bias
         return torch.log_softmax(logits, dim=-1), attn, ShortlistState(inner, state.bias)
-
-
-def _output_weights(proj: nn.Module) -> tuple[Tensor, Tensor | None]:
-    """Float weight (V,H) and bias of the output layer, dequantised if it is int8.
-
-    The int8 model's rows are used as stored; the activations are not quantised (V' rows
-    cost little next to the recurrent layers).
-    """
-    weight = proj.weight
-    if callable(weight):  # a dynamically quantised Linear packs its weight: weight() unpacks it
-        return weight().dequantize(), proj.bias()
-    return weight, proj.bias

@@ -1,4 +1,8 @@
-"""Typed search settings (the `search` config group)."""
+"""SearchConfig and run_search: greedy when beam 1, beam search otherwise.
+
+`SearchConfig` is the typed `search` config group and the one place its values are checked;
+the search functions trust the values it passes them.
+"""
 
 from __future__ import annotations
 
