@@ -9,20 +9,16 @@ from typing import Any
 
 import torch
 
+from nmt.checkpoint import CheckpointMeta, load_checkpoint, model_from_checkpoint
 from nmt.data.multilingual import tag_line
 from nmt.data.shortlist import Shortlist
-from nmt.model.config import Seq2SeqConfig
 from nmt.model.output_subset import ShortlistModel
 from nmt.model.quantize import quantize_int8
-from nmt.model.seq2seq import Seq2Seq, build_model
+from nmt.model.seq2seq import Seq2Seq
 from nmt.search import Hypotheses
 from nmt.search.strategy import SearchConfig, run_search
 from nmt.tokenizer import SpecialIds, SpmTokenizer
 
-CHECKPOINT_KEY = "nmt"  # the section TranslationModule.on_save_checkpoint writes
-# Layout version stored in that section; bump it when checkpoints change incompatibly.
-# Checkpoints written before the field existed have layout 1.
-CHECKPOINT_FORMAT = 1
 # Line ends for str.splitlines and many other tools: a translation never contains one.
 LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _TO_SPACE = str.maketrans(dict.fromkeys(LINE_BREAKS, " "))
@@ -30,63 +26,34 @@ _TO_SPACE = str.maketrans(dict.fromkeys(LINE_BREAKS, " "))
 
 @dataclass
 class Translation:
-    """One input line's result: the best text, and the n-best list when asked."""
+    """One input line's result: the best translation, and what was asked for besides.
+
+    Attributes:
+        text: the best translation, on one line ("" for an empty input line).
+        score: its search score (the GNMT score with beam search, the log-probability with
+            greedy search; 0.0 for an empty line).
+        src_pieces: the source pieces translated (after truncation and language tag).
+        nbest: the `nbest` best (text, score) pairs, best first (just the best by default).
+        tgt_pieces: the pieces of the best translation.
+        attn: its attention, (len(tgt_pieces), len(src_pieces)), with `return_attn=True`
+            only; None otherwise.
+        truncated: the line was longer than `max_src_tokens` pieces and was cut.
+    """
 
     text: str
+    score: float
     src_pieces: list[str]
     nbest: list[tuple[str, float]]
     tgt_pieces: list[str]
-    attn: torch.Tensor | None  # (len(tgt_pieces), len(src_pieces)) when alignments are asked
+    attn: torch.Tensor | None
     truncated: bool
-
-
-def load_checkpoint(path: str | Path, key: str = "ckpt") -> dict[str, Any]:
-    """Load a checkpoint file on the CPU, with a one-line error for bad paths or contents.
-
-    Args:
-        path: the checkpoint.
-        key: the config key that named it, for messages.
-
-    Raises:
-        ValueError: missing, unreadable (truncated, not a checkpoint), not written by nmt, or
-            of another checkpoint format.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"{key}: {path}: file not found")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for truncated or foreign files
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"{key}: {path}: not a readable checkpoint ({reason})") from None
-    needed = (CHECKPOINT_KEY, "state_dict", "hyper_parameters")
-    if not isinstance(checkpoint, dict) or any(k not in checkpoint for k in needed):
-        raise ValueError(f"{key}: {path}: not an nmt checkpoint (no tokenizer/model section)")
-    found = checkpoint[CHECKPOINT_KEY].get("format", 1)
-    if found != CHECKPOINT_FORMAT:
-        raise ValueError(
-            f"{key}: {path}: checkpoint format {found!r}; this version of nmt reads format "
-            f"{CHECKPOINT_FORMAT}"
-        )
-    return checkpoint
-
-
-def model_from_checkpoint(checkpoint: dict[str, Any]) -> tuple[Seq2Seq, SpecialIds]:
-    """Rebuild the network from the hyper-parameters and load its weights."""
-    hparams = checkpoint["hyper_parameters"]
-    special = SpecialIds(**hparams["special_ids"])
-    config = Seq2SeqConfig.from_dict(hparams["model"])
-    model = build_model(config, hparams["src_vocab_size"], hparams["tgt_vocab_size"], special.pad)
-    prefix = "model."
-    weights = {
-        k[len(prefix) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)
-    }
-    model.load_state_dict(weights)
-    return model.eval(), special
 
 
 class Translator:
     """Translate lists of lines with a trained model.
+
+    From Python: `Translator.from_checkpoint(path).translate(lines)` gives one `Translation`
+    per line (`.text`, `.score`), with beam 5 GNMT scoring unless a `SearchConfig` is passed.
 
     Args:
         model: the network (eval mode).
@@ -144,7 +111,8 @@ class Translator:
         `shortlist` decodes over the checkpoint's shortlist, if it has one.
         """
         checkpoint = load_checkpoint(path)
-        model, special = model_from_checkpoint(checkpoint)
+        meta = CheckpointMeta.from_checkpoint(checkpoint)
+        model = model_from_checkpoint(checkpoint)
         if quantize not in (None, "int8"):
             raise ValueError(f"quantize must be null or int8, got {quantize!r}")
         if not isinstance(shortlist, bool):
@@ -154,21 +122,20 @@ class Translator:
                 raise ValueError("quantize=int8 runs on the CPU only (set device=cpu)")
             model = quantize_int8(model)
         model = model.to(device)
-        section = checkpoint[CHECKPOINT_KEY]
-        src_tok = SpmTokenizer.from_bytes(section["src_spm"])
-        same = section["tgt_spm"] == section["src_spm"]
-        tgt_tok = src_tok if same else SpmTokenizer.from_bytes(section["tgt_spm"])
-        targets = list(section.get("tgt_langs") or [])
+        src_tok = SpmTokenizer.from_bytes(meta.src_spm)
+        same = meta.tgt_spm == meta.src_spm
+        tgt_tok = src_tok if same else SpmTokenizer.from_bytes(meta.tgt_spm)
+        targets = list(meta.tgt_langs)
         return cls(
             model,
             src_tok,
             tgt_tok,
-            special,
-            src_lang=section["src_lang"],
-            tgt_lang=output_language(path, section["tgt_lang"], targets, tgt_lang),
+            meta.hparams.special,
+            src_lang=meta.src_lang,
+            tgt_lang=output_language(path, meta.tgt_lang, targets, tgt_lang),
             multilingual=bool(targets),
-            shortlist=Shortlist.from_dict(section["shortlist"])
-            if shortlist and "shortlist" in section
+            shortlist=Shortlist.from_dict(meta.shortlist)
+            if shortlist and meta.shortlist is not None
             else None,
             **kwargs,
         )
@@ -176,7 +143,7 @@ class Translator:
     def translate(
         self,
         lines: list[str],
-        search: SearchConfig,
+        search: SearchConfig | None = None,
         *,
         batch_tokens: int = 4000,
         nbest: int = 1,
@@ -189,26 +156,26 @@ class Translator:
 
         Args:
             lines: input sentences (one per line, no "\\n" inside).
-            search: beam size, GNMT penalties and length limit.
+            search: beam size, GNMT penalties and length limit; default `SearchConfig()`
+                (beam 5, len_alpha 0.6, cov_beta 0.1, as `conf/search/beam5.yaml`).
             batch_tokens: budget per batch in padded source tokens times beam size.
             nbest: candidates to keep per line (<= beam size).
             return_attn: keep each best hypothesis' attention matrix.
             progress: called with the number of lines finished after each batch.
         """
+        if isinstance(lines, str):
+            raise ValueError("translate takes a list of lines, got one str (pass [text])")
+        search = SearchConfig() if search is None else search
         if not 1 <= nbest <= search.beam_size:
             raise ValueError(f"nbest={nbest} must be in [1, search.beam_size={search.beam_size}]")
-        ids = self.src_tokenizer.encode(lines)
-        if self.multilingual:  # tag the lines that have content; empty ones stay empty
-            tagged = [i for i, x in enumerate(ids) if x]
-            encoded = self.src_tokenizer.encode([tag_line(lines[i], self.tgt_lang) for i in tagged])
-            for index, x in zip(tagged, encoded, strict=True):
-                ids[index] = x
+        ids = self._encode(lines)
         truncated = [len(x) > self.max_src_tokens for x in ids]
         ids = [x[: self.max_src_tokens] for x in ids]
         results: list[Translation | None] = [None] * len(lines)
         empty = [i for i, x in enumerate(ids) if not x]
         for index in empty:
-            results[index] = Translation("", [], [("", 0.0)] * nbest, [], None, truncated[index])
+            blank = [("", 0.0)] * nbest
+            results[index] = Translation("", 0.0, [], blank, [], None, truncated[index])
         if progress is not None and empty:
             progress(len(empty))
         for batch in length_sorted_batches(ids, batch_tokens // search.beam_size):
@@ -219,6 +186,16 @@ class Translator:
                 progress(len(batch))
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
+
+    def _encode(self, lines: list[str]) -> list[list[int]]:
+        """Source ids of each line, with the <2tgt_lang> tag when multilingual."""
+        ids = self.src_tokenizer.encode(lines)
+        if self.multilingual:  # tag the lines that have content; empty ones stay empty
+            tagged = [i for i, x in enumerate(ids) if x]
+            encoded = self.src_tokenizer.encode([tag_line(lines[i], self.tgt_lang) for i in tagged])
+            for index, x in zip(tagged, encoded, strict=True):
+                ids[index] = x
+        return ids
 
     @torch.inference_mode()
     def _search(
@@ -251,6 +228,7 @@ class Translator:
         best = cands[0]
         return Translation(
             text=texts[0],
+            score=best.score,
             src_pieces=self.src_tokenizer.id_to_pieces(src_ids),
             nbest=[(t, c.score) for t, c in zip(texts, cands, strict=True)][:nbest],
             tgt_pieces=self.tgt_tokenizer.id_to_pieces(best.tokens),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig
 
-from nmt.training.average import average_checkpoints, select_checkpoints
+from nmt.training.averaging import average_checkpoints, select_checkpoints
 from nmt.utils.io import atomic_open
 
 

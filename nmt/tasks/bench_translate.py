@@ -9,11 +9,12 @@ from typing import Any
 
 import torch
 
+from nmt.checkpoint import load_meta
 from nmt.metrics import corpus_bleu
 from nmt.model.config import Seq2SeqConfig
 from nmt.model.flops import decode_step_flops, encoder_flops_per_token
 from nmt.search.strategy import SearchConfig
-from nmt.translator import Translation, Translator, load_checkpoint
+from nmt.translator import Translation, Translator
 from nmt.utils.bench import peak_rss_mb
 
 DECODE_FLOPS_FORMULA = (
@@ -64,8 +65,8 @@ def translate_runs(
     Returns:
         {search: {variant: figures}} plus the line count, BLEU signature and FLOP formula.
     """
-    hparams = load_checkpoint(ckpt)["hyper_parameters"]
-    config = Seq2SeqConfig.from_dict(hparams["model"])
+    hparams = load_meta(ckpt).hparams
+    config = hparams.model_config
     order = sorted(searches, key=lambda name: -searches[name]["beam_size"])
     src, refs = lines
     report: dict[str, Any] = {name: {} for name in searches}
@@ -78,9 +79,7 @@ def translate_runs(
             )
             src = src[: len(raw["hyps"])]
             limit = None
-            report[name][variant], signature = _figures(
-                raw, refs, config, hparams["tgt_vocab_size"]
-            )
+            report[name][variant], signature = _figures(raw, refs, config, hparams.tgt_vocab_size)
     return {
         "ckpt": str(ckpt),
         "lines": len(src),

@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
+from nmt.checkpoint import load_meta
 from nmt.data.datamodule import TranslationDataModule
 from nmt.model.config import Seq2SeqConfig
 from nmt.search.strategy import SearchConfig
@@ -22,7 +23,6 @@ from nmt.training.callbacks import last_checkpoint_path
 from nmt.training.checkpoint_io import AtomicCheckpointIO
 from nmt.training.module import TranslationModule
 from nmt.training.optim_config import OptimConfig
-from nmt.translator import CHECKPOINT_KEY, load_checkpoint
 from nmt.utils.logging import rank_zero_print
 
 
@@ -47,10 +47,11 @@ def check_resume_vocabulary(ckpt_path: str, datamodule: TranslationDataModule) -
     checkpoint trained on other data has other pieces behind the same ids (or another
     vocabulary size), and continuing from it would train on garbage.
     """
-    section = load_checkpoint(ckpt_path, key="ckpt_path")[CHECKPOINT_KEY]
+    meta = load_meta(ckpt_path, key="ckpt_path")
+    trained = {"src": meta.src_spm, "tgt": meta.tgt_spm}
     tokenizers = {"src": datamodule.src_tokenizer, "tgt": datamodule.tgt_tokenizer}
     for (side, tokenizer), path in zip(tokenizers.items(), datamodule.paths["train"], strict=True):
-        if section.get(f"{side}_spm") != tokenizer.model_bytes:
+        if trained[side] != tokenizer.model_bytes:
             raise ValueError(
                 f"ckpt_path: {ckpt_path}: trained with another {side} SentencePiece model than "
                 f"the one data.train_{side} ({path}) and data.spm give; a checkpoint continues "

@@ -1,4 +1,4 @@
-"""Label-smoothed cross-entropy (Szegedy et al. 2016), summed over real target tokens."""
+"""Label-smoothed cross-entropy (Szegedy et al. 2016) fused with the output projection."""
 
 from __future__ import annotations
 
@@ -6,28 +6,50 @@ import torch
 import torch.nn.functional as F
 
 
-def label_smoothed_nll(
-    logits: torch.Tensor, target: torch.Tensor, epsilon: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Return (smoothed loss sum, nll sum) over the given rows.
+def _chunked_loss(
+    hidden: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor,
+    target: torch.Tensor,
+    epsilon: float,
+    chunk: int,
+    with_grad: bool,
+) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...] | None]:
+    """Return (smoothed loss sum, nll sum, gradients of the loss sum or None).
 
-    The smoothed loss is (1 - eps) * nll + eps * mean_v(-log p_v): the target
-    distribution puts 1 - eps on the reference and eps uniformly on the whole vocabulary.
-    Callers pass only real (non-padding) rows and divide by their count.
-
-    Args:
-        logits: (N, V) unnormalised scores.
-        target: (N,) reference ids.
-        epsilon: smoothing mass in [0, 1).
+    With `with_grad`, the gradients are those of the smoothed loss sum with respect to
+    (hidden, weight, bias), in float32 for weight and bias; without, no (n, V) gradient
+    chunk nor gradient buffer is made.
     """
-    log_probs = F.log_softmax(logits.float(), dim=-1)  # (N, V)
-    nll = -log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (N,)
-    if epsilon == 0.0:
-        total = nll.sum()
-        return total, total
-    smooth = -log_probs.mean(dim=-1)  # (N,)
-    loss = (1.0 - epsilon) * nll + epsilon * smooth
-    return loss.sum(), nll.sum()
+    vocab = weight.shape[0]
+    grads = None
+    if with_grad:
+        grads = (
+            torch.empty_like(hidden),  # (N, H)
+            torch.zeros_like(weight, dtype=torch.float32),  # (V, H)
+            torch.zeros_like(bias, dtype=torch.float32),  # (V,)
+        )
+    loss = hidden.new_zeros((), dtype=torch.float32)
+    nll = hidden.new_zeros((), dtype=torch.float32)
+    # float32 math whatever the autocast dtype of `hidden` (bf16/fp16 training).
+    weight32, bias32 = weight.float(), bias.float()
+    for start in range(0, hidden.shape[0], chunk):
+        h = hidden[start : start + chunk].float()  # (n, H)
+        y = target[start : start + chunk]  # (n,)
+        logits = torch.addmm(bias32, h, weight32.t())  # (n, V)
+        log_probs = F.log_softmax(logits.float(), dim=-1)  # (n, V)
+        picked = -log_probs.gather(-1, y.unsqueeze(-1)).squeeze(-1)  # (n,)
+        nll += picked.sum()
+        loss += (1.0 - epsilon) * picked.sum() - epsilon / vocab * log_probs.sum()
+        if grads is None:
+            continue
+        grad = log_probs.exp_()  # softmax, reusing the buffer: (n, V)
+        grad.sub_(epsilon / vocab)
+        grad.scatter_add_(-1, y.unsqueeze(-1), grad.new_full((len(y), 1), epsilon - 1.0))
+        grads[0][start : start + chunk] = grad @ weight32
+        grads[1].addmm_(grad.t(), h)
+        grads[2].add_(grad.sum(0))
+    return loss, nll, grads
 
 
 class _ProjectedNLL(torch.autograd.Function):
@@ -51,29 +73,9 @@ class _ProjectedNLL(torch.autograd.Function):
         epsilon: float,
         chunk: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        vocab = weight.shape[0]
-        grad_hidden = torch.empty_like(hidden)  # (N, H)
-        grad_weight = torch.zeros_like(weight, dtype=torch.float32)  # (V, H)
-        grad_bias = torch.zeros_like(bias, dtype=torch.float32)  # (V,)
-        loss = hidden.new_zeros((), dtype=torch.float32)
-        nll = hidden.new_zeros((), dtype=torch.float32)
-        # float32 math whatever the autocast dtype of `hidden` (bf16/fp16 training).
-        weight32, bias32 = weight.float(), bias.float()
-        for start in range(0, hidden.shape[0], chunk):
-            h = hidden[start : start + chunk].float()  # (n, H)
-            y = target[start : start + chunk]  # (n,)
-            logits = torch.addmm(bias32, h, weight32.t())  # (n, V)
-            log_probs = F.log_softmax(logits.float(), dim=-1)  # (n, V)
-            picked = -log_probs.gather(-1, y.unsqueeze(-1)).squeeze(-1)  # (n,)
-            nll += picked.sum()
-            loss += (1.0 - epsilon) * picked.sum() - epsilon / vocab * log_probs.sum()
-            grad = log_probs.exp_()  # softmax, reusing the buffer: (n, V)
-            grad.sub_(epsilon / vocab)
-            grad.scatter_add_(-1, y.unsqueeze(-1), grad.new_full((len(y), 1), epsilon - 1.0))
-            grad_hidden[start : start + chunk] = grad @ weight32
-            grad_weight.addmm_(grad.t(), h)
-            grad_bias += grad.sum(0)
-        ctx.save_for_backward(grad_hidden, grad_weight, grad_bias)
+        loss, nll, grads = _chunked_loss(hidden, weight, bias, target, epsilon, chunk, True)
+        assert grads is not None
+        ctx.save_for_backward(*grads)
         ctx.weight_dtype = weight.dtype
         return loss, nll
 
@@ -96,7 +98,13 @@ def projected_label_smoothed_nll(
     epsilon: float,
     chunk: int = 1024,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """`label_smoothed_nll(hidden @ weight.T + bias, target, epsilon)` without (N, V) in memory.
+    """Label-smoothed NLL of `hidden @ weight.T + bias` without (N, V) in memory.
+
+    The smoothed loss of a row is (1 - eps) * nll + eps * mean_v(-log p_v): the target
+    distribution puts 1 - eps on the reference and eps uniformly on the whole vocabulary.
+    Callers pass only real (non-padding) rows and divide by their count. When nothing
+    needs a gradient (validation under `torch.no_grad`, or inputs without `requires_grad`),
+    only the loss is computed.
 
     Args:
         hidden: (N, H) decoder outputs of real target positions.
@@ -109,4 +117,7 @@ def projected_label_smoothed_nll(
     Returns:
         (smoothed loss sum, nll sum); only the first carries a gradient.
     """
-    return _ProjectedNLL.apply(hidden, weight, bias, target, epsilon, chunk)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (hidden, weight, bias)):
+        return _ProjectedNLL.apply(hidden, weight, bias, target, epsilon, chunk)
+    loss, nll, _ = _chunked_loss(hidden, weight, bias, target, epsilon, chunk, False)
+    return loss, nll

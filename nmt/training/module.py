@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 from pytorch_lightning.callbacks import Timer
 from pytorch_lightning.utilities import rank_zero_warn
 
+from nmt.checkpoint import CHECKPOINT_KEY, CheckpointMeta, HyperParameters
 from nmt.data.batch import Batch
 from nmt.metrics import corpus_bleu
 from nmt.model.config import Seq2SeqConfig
@@ -22,9 +24,6 @@ from nmt.training.loss import projected_label_smoothed_nll
 from nmt.training.lr_schedule import build_scheduler
 from nmt.training.nonfinite import NonFiniteGuard, all_finite
 from nmt.training.optim_config import OptimConfig
-from nmt.translator import CHECKPOINT_FORMAT
-
-CHECKPOINT_KEY = "nmt"
 
 
 class TranslationModule(pl.LightningModule):
@@ -67,7 +66,7 @@ class TranslationModule(pl.LightningModule):
         self.val_bleu_sentences = val_bleu_sentences
         self._val_sums = torch.zeros(3, dtype=torch.float64)  # loss, nll, tokens
         self._val_hyps: dict[int, list[int]] = {}
-        self.vocab_section: dict[str, Any] = {}
+        self.meta: CheckpointMeta | None = None  # set by attach_vocabulary or a loaded checkpoint
         self.last_saved_step = -1  # global step of the latest checkpoint written
         self.last_validated_step = -1  # global step of the latest validation
         self.nonfinite = NonFiniteGuard(self.optim_config.nonfinite, self.optim_config.max_skipped)
@@ -196,23 +195,24 @@ class TranslationModule(pl.LightningModule):
         Called by the train task after `datamodule.setup()`; kept on the module because
         Lightning may save a checkpoint when no DataModule is attached (after DDP teardown).
         """
-        self.vocab_section = {
-            "src_spm": datamodule.src_tokenizer.model_bytes,
-            "tgt_spm": datamodule.tgt_tokenizer.model_bytes,
-            "src_lang": datamodule.src_lang,
-            "tgt_lang": datamodule.tgt_lang,
-            "tgt_langs": list(datamodule.tgt_langs),  # multilingual: the <2xx> tags it knows
-        }
-        if datamodule.shortlist is not None:  # decoding shortlist (nmt.data.shortlist)
-            self.vocab_section["shortlist"] = datamodule.shortlist.to_dict()
+        shortlist = datamodule.shortlist  # decoding shortlist (nmt.data.shortlist), or None
+        self.meta = CheckpointMeta(
+            hparams=HyperParameters.from_dict(self.hparams),
+            src_spm=datamodule.src_tokenizer.model_bytes,
+            tgt_spm=datamodule.tgt_tokenizer.model_bytes,
+            src_lang=datamodule.src_lang,
+            tgt_lang=datamodule.tgt_lang,
+            tgt_langs=tuple(datamodule.tgt_langs),  # multilingual: the <2xx> tags it knows
+            shortlist=None if shortlist is None else shortlist.to_dict(),
+        )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Embed tokenizers, languages, RNG states and the skipped-update count."""
+        assert self.meta is not None, "attach_vocabulary() before saving a checkpoint"
         self.last_saved_step = self.global_step
+        meta = replace(self.meta, skipped_batches=self.nonfinite.skipped)
         checkpoint[CHECKPOINT_KEY] = {
-            **self.vocab_section,
-            "skipped_batches": self.nonfinite.skipped,
-            "format": CHECKPOINT_FORMAT,
+            **meta.to_section(),
             "rng": {
                 "torch": torch.get_rng_state(),
                 "numpy": _numpy_state(),
@@ -222,12 +222,9 @@ class TranslationModule(pl.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore the RNG states (a resumed run draws the same dropout masks) and counts."""
-        section = checkpoint.get(CHECKPOINT_KEY, {})
-        self.vocab_section = {
-            k: v for k, v in section.items() if k not in ("rng", "skipped_batches", "format")
-        }
-        self.nonfinite.skipped = int(section.get("skipped_batches", 0))
-        rng = section.get("rng")
+        self.meta = CheckpointMeta.from_checkpoint(checkpoint)
+        self.nonfinite.skipped = self.meta.skipped_batches
+        rng = checkpoint[CHECKPOINT_KEY].get("rng")
         if rng is not None:
             torch.set_rng_state(rng["torch"])
             kind, keys, pos, has_gauss, cached = rng["numpy"]

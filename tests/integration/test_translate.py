@@ -162,7 +162,7 @@ def test_average_of_identical_checkpoints_is_the_same_model(tiny_checkpoint, tmp
 def test_average_is_the_mean(tiny_checkpoint, tmp_path):
     import torch
 
-    from nmt.training.average import average_checkpoints
+    from nmt.training.averaging import average_checkpoints
 
     other = tmp_path / "other.ckpt"
     ckpt = torch.load(tiny_checkpoint, weights_only=True)
@@ -197,8 +197,8 @@ def test_translator_matches_the_lightning_module(tiny_checkpoint):
 def test_checkpoint_shortlist_bounds_every_output(tiny_checkpoint, tmp_path):
     import torch
 
+    from nmt.checkpoint import load_checkpoint
     from nmt.data.shortlist import Shortlist
-    from nmt.translator import load_checkpoint
 
     section = load_checkpoint(tiny_checkpoint)["nmt"]
     table = Shortlist.from_dict(section["shortlist"])

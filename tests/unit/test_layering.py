@@ -50,3 +50,16 @@ def test_only_tasks_import_hydra_or_omegaconf():
         if path.parent.name == "tasks" or path.name == "cli.py":
             continue
         assert not third_party(imported_roots(path)) & {"hydra", "omegaconf"}, path
+
+
+def test_training_does_not_import_the_inference_layer():
+    # What training and translation share (the checkpoint format) lives in nmt/checkpoint.py.
+    for path in (PACKAGE / "training").rglob("*.py"):
+        assert not any(n.startswith("nmt.translator") for n in imported_roots(path)), path
+
+
+def test_checkpoint_format_needs_no_lightning_or_hydra():
+    names = imported_roots(PACKAGE / "checkpoint.py")
+    assert third_party(names) <= {"torch"}, third_party(names)
+    nmt = {n for n in names if n.startswith("nmt.")}
+    assert all(n.startswith(("nmt.model", "nmt.tokenizer")) for n in nmt), nmt

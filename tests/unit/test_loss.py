@@ -1,10 +1,35 @@
-"""label_smoothed_nll against the explicit smoothed-target cross-entropy."""
+"""The fused projection + label-smoothed loss against an unfused reference, with and without
+gradients; the reference against the explicit smoothed-target cross-entropy."""
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
 
-from nmt.training.loss import label_smoothed_nll
+from nmt.training.loss import projected_label_smoothed_nll
+
+
+def label_smoothed_nll(
+    logits: torch.Tensor, target: torch.Tensor, epsilon: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference: (smoothed loss sum, nll sum) of (N, V) `logits` against (N,) `target`.
+
+    Per row, (1 - eps) * nll + eps * mean_v(-log p_v), through the whole (N, V) log-softmax.
+    """
+    log_probs = F.log_softmax(logits.float(), dim=-1)  # (N, V)
+    nll = -log_probs.gather(-1, target.unsqueeze(-1)).squeeze(-1)  # (N,)
+    smooth = -log_probs.mean(dim=-1)  # (N,)
+    loss = (1.0 - epsilon) * nll + epsilon * smooth
+    return loss.sum(), nll.sum()
+
+
+def random_inputs(seed: int, rows: int = 10, hidden: int = 6, vocab: int = 13):
+    gen = torch.Generator().manual_seed(seed)
+    h = torch.randn(rows, hidden, generator=gen, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(vocab, hidden, generator=gen, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(vocab, generator=gen, dtype=torch.float64, requires_grad=True)
+    target = torch.randint(0, vocab, (rows,), generator=gen)
+    return h, weight, bias, target
 
 
 @pytest.mark.parametrize("epsilon", [0.0, 0.1, 0.3])
@@ -23,13 +48,7 @@ def test_equals_cross_entropy_with_smoothed_targets(epsilon):
 
 @pytest.mark.parametrize(("epsilon", "chunk"), [(0.0, 3), (0.1, 4), (0.2, 100)])
 def test_projected_loss_equals_unfused_values_and_gradients(epsilon, chunk):
-    from nmt.training.loss import projected_label_smoothed_nll
-
-    gen = torch.Generator().manual_seed(1)
-    hidden = torch.randn(10, 6, generator=gen, dtype=torch.float64, requires_grad=True)
-    weight = torch.randn(13, 6, generator=gen, dtype=torch.float64, requires_grad=True)
-    bias = torch.randn(13, generator=gen, dtype=torch.float64, requires_grad=True)
-    target = torch.randint(0, 13, (10,), generator=gen)
+    hidden, weight, bias, target = random_inputs(1)
     loss, nll = projected_label_smoothed_nll(hidden, weight, bias, target, epsilon, chunk)
     (2.5 * loss).backward()
     fused = [t.grad.clone() for t in (hidden, weight, bias)]
@@ -41,3 +60,17 @@ def test_projected_loss_equals_unfused_values_and_gradients(epsilon, chunk):
     torch.testing.assert_close(nll.double(), ref_nll.double(), rtol=1e-5, atol=1e-5)
     for got, t in zip(fused, (hidden, weight, bias), strict=True):
         torch.testing.assert_close(got, t.grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("no_grad", [torch.no_grad, torch.inference_mode])
+@pytest.mark.parametrize(("epsilon", "chunk"), [(0.0, 3), (0.1, 4)])
+def test_without_gradients_same_values_and_only_the_logits_matmul(no_grad, epsilon, chunk):
+    hidden, weight, bias, target = random_inputs(2)
+    with_grad = projected_label_smoothed_nll(hidden, weight, bias, target, epsilon, chunk)
+    with no_grad(), FlopCounterMode(display=False) as flops:
+        without = projected_label_smoothed_nll(hidden, weight, bias, target, epsilon, chunk)
+    for got, expected in zip(without, with_grad, strict=True):
+        assert not got.requires_grad
+        torch.testing.assert_close(got, expected.detach(), rtol=0, atol=0)
+    # Only the (N, H) x (H, V) logits: 2 N H V FLOPs; the gradients would add two more matmuls.
+    assert flops.get_total_flops() == 2 * 10 * 6 * 13

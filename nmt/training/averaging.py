@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from nmt.translator import load_checkpoint
+from nmt.checkpoint import HyperParameters, load_checkpoint
 
 
 def select_checkpoints(paths: list[str], directory: str | None, last_n: int | None) -> list[Path]:
@@ -38,11 +38,10 @@ def average_checkpoints(paths: list[Path]) -> dict[str, Any]:
     checkpoints = [load_checkpoint(p) for p in paths]
     base = checkpoints[-1]
     keys = base["state_dict"].keys()
+    model = HyperParameters.from_dict(base["hyper_parameters"]).model
     for path, ckpt in zip(paths, checkpoints, strict=True):
-        if (
-            ckpt["state_dict"].keys() != keys
-            or ckpt["hyper_parameters"]["model"] != (base["hyper_parameters"]["model"])
-        ):
+        same_model = HyperParameters.from_dict(ckpt["hyper_parameters"]).model == model
+        if ckpt["state_dict"].keys() != keys or not same_model:
             raise ValueError(f"{path}: a different model than {paths[-1]}; cannot average")
     state = {}
     for key in keys:
