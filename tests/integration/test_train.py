@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +62,19 @@ def test_piped_output_has_results_on_stdout_and_a_line_per_validation(tmp_path):
     ckpt = Path(stdout.strip().splitlines()[-1].split(": ", 1)[1])
     finals = list(ckpt.parent.glob("final-step*.ckpt"))
     assert [line.split()[1] for line in final] == ["6/6"] * len(finals), stderr
+
+
+def test_train_returns_the_printed_best_checkpoint_and_its_bleu(tmp_path, capsys):
+    overrides = ["experiment=smoke", "trainer.max_steps=4", "trainer.val_check_interval=2"]
+    result = train(compose_config("train", tmp_path, overrides))
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    assert printed == f"best_checkpoint: {result.best_checkpoint}"
+    assert Path(result.best_checkpoint).is_file()
+    assert result.steps == 4 and result.skipped_updates == 0
+    # the best validation BLEU of the run, as the CSV logger recorded every validation
+    with open(next((tmp_path / "out").glob("csv/metrics.csv")), encoding="utf-8") as handle:
+        scores = [float(row["val/bleu"]) for row in csv.DictReader(handle) if row["val/bleu"]]
+    assert len(scores) >= 2 and result.valid_bleu == pytest.approx(max(scores))
 
 
 def test_missing_training_file_is_one_line_error(tmp_path):
