@@ -33,13 +33,19 @@ def one_line(err: BaseException) -> str:
     return "; ".join(line for line in lines if line)
 
 
-def _entry(config_name: str, task_name: str) -> Callable[[], Any]:
-    """A @hydra.main entry running `nmt.tasks.<task_name>` on the composed config."""
+def _entry(
+    config_name: str, task_name: str, metric: Callable[[Any], Any] | None = None
+) -> Callable[[], Any]:
+    """A @hydra.main entry running `nmt.tasks.<task_name>` on the composed config.
+
+    It returns the task's result, or `metric(result)` (what Hydra's sweepers optimize).
+    """
 
     def run(cfg: DictConfig) -> Any:
         try:
             task = getattr(import_module(f"nmt.tasks.{task_name}"), task_name)
-            return task(cfg)
+            result = task(cfg)
+            return result if metric is None else metric(result)
         except ValueError as err:
             # User and data errors: one line naming the file/line/key, non-zero exit.
             raise SystemExit(f"error: {err}") from None
@@ -70,7 +76,7 @@ def _entry(config_name: str, task_name: str) -> Callable[[], Any]:
 
 
 prepare = _entry("prepare", "prepare")
-train = _entry("train", "train")
+train = _entry("train", "train", lambda result: result.valid_bleu)
 translate = _entry("translate", "translate")
 evaluate = _entry("evaluate", "evaluate")
 bench = _entry("bench", "bench")

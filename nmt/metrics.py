@@ -17,7 +17,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
-from sacrebleu.metrics import BLEU, CHRF, TER, BLEUScore, CHRFScore, TERScore
+from sacrebleu.metrics import BLEU, CHRF, TER, BLEUScore
 from sacrebleu.metrics.base import Metric, Score
 from sacrebleu.significance import PairedTest
 
@@ -93,18 +93,6 @@ def corpus_bleu(
         signature, e.g. "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:2.6.0".
     """
     return _score(build_metric("bleu", lowercase=lowercase, tokenize=tokenize), hyps, refs)
-
-
-def corpus_chrf(
-    hyps: Sequence[str], refs: Sequence[Sequence[str]], *, lowercase: bool = False
-) -> tuple[CHRFScore, str]:
-    """Score hypotheses with chrF2 (Popović 2015): the score object and its signature."""
-    return _score(build_metric("chrf", lowercase=lowercase), hyps, refs)
-
-
-def corpus_ter(hyps: Sequence[str], refs: Sequence[Sequence[str]]) -> tuple[TERScore, str]:
-    """Score hypotheses with TER (Snover et al. 2006; lower is better): score and signature."""
-    return _score(build_metric("ter"), hyps, refs)
 
 
 @dataclass(frozen=True)

@@ -99,8 +99,25 @@ def build_module(cfg: DictConfig, datamodule: TranslationDataModule) -> Translat
     return module
 
 
-def train(cfg: DictConfig) -> float | None:
-    """Train a model as configured; print `best_checkpoint: PATH` last; return valid BLEU."""
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What a training run leaves behind.
+
+    Attributes:
+        best_checkpoint: the checkpoint with the best validation BLEU (or the final one).
+        valid_bleu: its validation BLEU (None when BLEU was not computed).
+        steps: optimizer steps taken in all (including those of a resumed run).
+        skipped_updates: updates dropped for a non-finite loss or gradient.
+    """
+
+    best_checkpoint: str
+    valid_bleu: float | None
+    steps: int
+    skipped_updates: int
+
+
+def train(cfg: DictConfig) -> TrainResult:
+    """Train a model as configured; print `best_checkpoint: PATH` last; return the result."""
     module_configs(cfg)
     set_threads(cfg)
     pl.seed_everything(cfg.seed, workers=True)
@@ -133,7 +150,7 @@ def train(cfg: DictConfig) -> float | None:
         )
     best, bleu = finish(trainer, module, datamodule)
     rank_zero_print(f"best_checkpoint: {best}")
-    return bleu
+    return TrainResult(best, bleu, trainer.global_step, module.nonfinite.skipped)
 
 
 def finish(

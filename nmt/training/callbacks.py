@@ -59,18 +59,6 @@ class TokenThroughput(pl.Callback):
         self._tokens = 0
 
 
-class BestCheckpointReport(pl.Callback):
-    """Print where the best and last checkpoints are when training ends."""
-
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        callback = trainer.checkpoint_callback
-        if callback is not None and callback.best_model_path:
-            rank_zero_info(
-                f"best checkpoint (val/bleu {callback.best_model_score}): "
-                f"{callback.best_model_path}"
-            )
-
-
 def last_checkpoint_path(trainer: pl.Trainer) -> Path:
     """`last.ckpt` of the trainer's (first) ModelCheckpoint: what `resume=true` continues."""
     callback = trainer.checkpoint_callback

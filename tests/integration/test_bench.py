@@ -14,8 +14,14 @@ from typing import Any
 
 import pytest
 
+from nmt.checkpoint import load_checkpoint
+from nmt.data.corpus import read_lines
+from nmt.model.config import Seq2SeqConfig
+from nmt.model.flops import decode_step_flops, encoder_flops_per_token
+from nmt.search.strategy import SearchConfig
 from nmt.tasks.bench import bench
-from nmt.tasks.bench_scaling import fitted_exponent
+from nmt.tasks.bench.scaling_phase import fitted_exponent
+from nmt.translator import Translator
 from tests.conftest import SAMPLE_DIR, compose_config
 
 TINY = [
@@ -80,12 +86,51 @@ def test_every_required_figure_is_positive_and_finite(run):
     assert "train_flops_per_token" in report["train"]["flops_formula"]
 
 
-def test_mfu_is_model_flops_over_matmul_peak(run):
+def test_train_figures_come_from_the_training_fit(run):
     report, _stdout, _root = run
-    peak = report["matmul_peak_gflops"]
-    figures = [report["train"], *(report["translate"][s][p] for s, p in RUNS)]
-    for fig in figures:
-        assert fig["mfu"] == pytest.approx(fig["model_gflops"] / peak, rel=1e-12)
+    train = report["train"]
+    assert train["loop"].startswith("pytorch_lightning.Trainer.fit")
+    assert train["precision"] == report["config"]["trainer"]["precision"]
+    assert train["accelerator"] == "CPUAccelerator" and train["skipped_updates"] == 0
+    assert train["steps"] == train["batches"] >= 1  # one optimizer step per batch here
+
+
+def raw_peak_gflops(report: dict[str, Any]) -> float:
+    """The matmul peak from the raw measurement: 2·n³ FLOPs in the best time."""
+    return 2 * report["matmul_size"] ** 3 / report["matmul_best_s"] / 1e9
+
+
+def test_train_mfu_from_raw_counts(run):
+    report, _stdout, _root = run
+    train = report["train"]
+    flops = train["flops_per_tgt_token"] * train["tgt_tokens"]  # over the timed steps
+    expected = flops / train["seconds"] / 1e9 / raw_peak_gflops(report)
+    assert train["mfu"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_translate_mfu_from_a_second_translation(run):
+    """Decode FLOPs recounted from the same lines translated again, outside the bench."""
+    report, _stdout, _root = run
+    translate, bench_cfg = report["translate"], report["config"]["bench"]
+    hparams = load_checkpoint(translate["ckpt"])["hyper_parameters"]
+    config, vocab = Seq2SeqConfig.from_dict(hparams["model"]), hparams["tgt_vocab_size"]
+    src = read_lines(SAMPLE_DIR / "test.de")[: translate["lines"]]
+    for search, variant in RUNS:
+        options, search_cfg = bench_cfg["variants"][variant], bench_cfg["search"][search]
+        translator = Translator.from_checkpoint(translate["ckpt"], **options)
+        beam = search_cfg["beam_size"]
+        results = translator.translate(src, SearchConfig(**search_cfg), batch_tokens=6000)
+        flops = 0.0
+        for result in results:
+            s, t = len(result.src_pieces), len(result.tgt_pieces)
+            if s == 0:
+                continue  # an empty line is not decoded
+            # the encoder over S pieces, then T + 1 steps (eos) of every beam
+            flops += encoder_flops_per_token(config) * s
+            flops += beam * (t + 1) * decode_step_flops(config, vocab, s)
+        figures = translate[search][variant]
+        expected = flops / figures["seconds"] / 1e9 / raw_peak_gflops(report)
+        assert figures["mfu"] == pytest.approx(expected, rel=1e-9), (search, variant)
 
 
 def test_every_translation_run_covers_the_same_lines(run):
@@ -143,6 +188,13 @@ def test_scaling_task_times_every_size(tiny_checkpoint, tmp_path):
     assert 0 < train["batches"][0] < train["batches"][1]
     for series in (train, translate):
         assert all(s > 0 for s in series["seconds"])
-        assert series["exponent"] == pytest.approx(
-            fitted_exponent(series.get("pairs") or series["lines"], series["seconds"])
-        )
+        sizes = series.get("pairs") or series["lines"]
+        assert series["exponent"] == pytest.approx(loglog_slope(sizes, series["seconds"]))
+
+
+def loglog_slope(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of log y on log x, in closed form: cov(x, y) / var(x)."""
+    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    cov = sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True))
+    return cov / sum((a - mx) ** 2 for a in lx)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ from nmt.tasks.train import train
 from tests.conftest import compose_config
 
 
-def run_script(*args: str, tmp: Path) -> subprocess.CompletedProcess:
+def run_script(*args: str, tmp: Path, text: bool = True) -> subprocess.CompletedProcess:
     cmd = [
         sys.executable,
         str(ROOT_DIR / "scripts" / "train.py"),
@@ -23,7 +24,7 @@ def run_script(*args: str, tmp: Path) -> subprocess.CompletedProcess:
         f"paths.log_dir={tmp / 'logs'}",
         *args,
     ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(cmd, capture_output=True, text=text, timeout=600, check=False)
 
 
 def test_smoke_run_prints_best_checkpoint_last(tmp_path):
@@ -36,6 +37,44 @@ def test_smoke_run_prints_best_checkpoint_last(tmp_path):
     assert (ckpt.parent / "last.ckpt").is_file()
     assert list(ckpt.parent.parent.glob("csv/metrics.csv")), "CSV logger wrote nothing"
     assert list(ckpt.parent.parent.glob("tensorboard/events.out.tfevents.*"))
+
+
+def test_piped_output_has_results_on_stdout_and_a_line_per_validation(tmp_path):
+    result = run_script(
+        "experiment=smoke",
+        "trainer.enable_progress_bar=true",
+        "trainer.max_steps=6",
+        "trainer.val_check_interval=2",
+        tmp=tmp_path,
+        text=False,  # text mode would turn the frames' \r into \n
+    )
+    stdout, stderr = result.stdout.decode(), result.stderr.decode()
+    assert result.returncode == 0, stderr[-2000:]
+    assert "\r" not in stdout and "\r" not in stderr  # no progress frames
+    assert stdout.strip().splitlines()[-1].startswith("best_checkpoint: ")
+    lines = [line for line in stderr.splitlines() if line.startswith("step ")]
+    fit, final = lines[:3], lines[3:]
+    assert [line.split()[1] for line in fit] == ["2/6", "4/6", "6/6"], stderr
+    for line in fit:
+        assert "train/loss " in line and "val/bleu " in line and "elapsed 0:" in line
+        assert " left 0:" in line
+    # the train task validates the final weights again when it saves them as final-step*.ckpt
+    ckpt = Path(stdout.strip().splitlines()[-1].split(": ", 1)[1])
+    finals = list(ckpt.parent.glob("final-step*.ckpt"))
+    assert [line.split()[1] for line in final] == ["6/6"] * len(finals), stderr
+
+
+def test_train_returns_the_printed_best_checkpoint_and_its_bleu(tmp_path, capsys):
+    overrides = ["experiment=smoke", "trainer.max_steps=4", "trainer.val_check_interval=2"]
+    result = train(compose_config("train", tmp_path, overrides))
+    printed = capsys.readouterr().out.strip().splitlines()[-1]
+    assert printed == f"best_checkpoint: {result.best_checkpoint}"
+    assert Path(result.best_checkpoint).is_file()
+    assert result.steps == 4 and result.skipped_updates == 0
+    # the best validation BLEU of the run, as the CSV logger recorded every validation
+    with open(next((tmp_path / "out").glob("csv/metrics.csv")), encoding="utf-8") as handle:
+        scores = [float(row["val/bleu"]) for row in csv.DictReader(handle) if row["val/bleu"]]
+    assert len(scores) >= 2 and result.valid_bleu == pytest.approx(max(scores))
 
 
 def test_missing_training_file_is_one_line_error(tmp_path):

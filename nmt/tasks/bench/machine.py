@@ -1,16 +1,10 @@
-"""Benchmark helpers that know nothing about the model: matmul peak, machine, memory, processes.
-
-Phases run through `in_fresh_process` get a peak RSS of their own, and import only what
-they use (a translation phase does not pay for Lightning).
-"""
+"""The machine a benchmark runs on: its description and its fp32 matmul peak FLOP/s."""
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import platform
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,44 +66,7 @@ def device_info() -> dict[str, Any]:
     }
 
 
-def peak_rss_mb() -> float:
-    """Peak RSS of this process image in MiB (VmHWM, Linux; 0 where /proc is missing).
-
-    Unlike `ru_maxrss`, VmHWM does not include the parent a fresh process was forked from.
-    """
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text(encoding="ascii").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def in_fresh_process(fn: Callable[..., Any], *args: Any) -> Any:
-    """Run `fn(*args)` in a new interpreter (spawn) and return its result or raise its error.
-
-    `fn` must be a module-level function and its arguments and result picklable.
-    """
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_run_and_send, args=(sender, fn, args))
-    process.start()
-    sender.close()
-    try:
-        result = receiver.recv()
-    except EOFError:  # the child died without sending (killed, out of memory)
-        process.join()
-        raise RuntimeError(
-            f"{fn.__name__} died in its process (exit code {process.exitcode})"
-        ) from None
-    process.join()
-    if isinstance(result, BaseException):
-        raise result
-    return result
-
-
-def _run_and_send(sender: Any, fn: Callable[..., Any], args: tuple) -> None:
-    try:
-        sender.send(fn(*args))
-    except Exception as err:  # re-raised in the parent
-        sender.send(err)
+def with_mfu(figures: dict[str, Any], peak_gflops: float) -> dict[str, Any]:
+    """Add `mfu`: the phase's model GFLOP/s over the matmul peak GFLOP/s."""
+    figures["mfu"] = figures["model_gflops"] / peak_gflops
+    return figures

@@ -1,4 +1,4 @@
-"""Data-pipeline benchmark: binarization throughput, epoch iteration speed, memory, padding.
+"""Data side of `nmt-bench`: binarization throughput, epoch iteration speed, memory, padding.
 
 Each measured phase runs in a fresh process, so its peak RSS is its own and not what an
 earlier phase left behind.
@@ -7,20 +7,45 @@ earlier phase left behind.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
-import os
 import shutil
-import threading
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig
+
 from nmt.data.binarize import binarize, spm_model_path
 from nmt.data.datamodule import TranslationDataModule, spm_settings
+from nmt.tasks.bench.process import RssMonitor, in_fresh_process, peak_rss_mb
+from nmt.tasks.config import to_dict
 from nmt.tokenizer import SpmTokenizer
 
 _VALID_LINES = 1000
+
+
+def data_phase(cfg: DictConfig, threads: int, out_dir: Path) -> dict[str, Any]:
+    """Binarization and epoch speed on the train files repeated to `bench.data_pairs` pairs.
+
+    The repeated corpus lives in a temporary directory of the run, removed afterwards.
+    `peak_rss_mb` is the larger of the binarization (all processes) and epoch peaks.
+    """
+    data = cfg.data
+    with tempfile.TemporaryDirectory(prefix="data-", dir=out_dir) as work_dir:
+        result: dict[str, Any] = bench_data(
+            data.train_src,
+            data.train_tgt,
+            work_dir,
+            pairs=cfg.bench.data_pairs,
+            batch_tokens=data.batch_tokens,
+            spm=to_dict(data.spm),
+            max_len=data.max_len,
+            max_len_ratio=data.max_len_ratio,
+            num_workers=threads,
+        )
+    result["peak_rss_mb"] = max(result["binarize_peak_rss_mb"], result["epoch_peak_rss_mb"])
+    return result
 
 
 def bench_data(
@@ -54,7 +79,7 @@ def bench_data(
 
     Returns:
         binarize_pairs_per_s, binarize_peak_rss_mb (main process + workers, sampled every
-        20 ms; Linux /proc),
+        20 ms by `RssMonitor`),
         epoch_batches_per_s, epoch_peak_rss_mb, padding_fraction, pairs, and the same epoch
         figures on the original corpus (`small_*`).
     """
@@ -75,9 +100,9 @@ def bench_data(
     small_dm.prepare_data()  # trains SentencePiece on the original files if needed
     model = spm_model_path(work_dir, _model_settings(settings), list(small))
     shutil.copyfile(model, spm_model_path(work_dir, _model_settings(settings), list(big)))
-    binarized = _in_fresh_process(_binarize_phase, big, model, small_dm.bin_dir, num_workers)
-    epoch = _in_fresh_process(_epoch_phase, big, valid, loader_args)
-    small_epoch = _in_fresh_process(_epoch_phase, small, valid, loader_args)
+    binarized = in_fresh_process(_binarize_phase, big, model, small_dm.bin_dir, num_workers)
+    epoch = in_fresh_process(_epoch_phase, big, valid, loader_args)
+    small_epoch = in_fresh_process(_epoch_phase, small, valid, loader_args)
     return {
         "pairs": pairs,
         "binarize_pairs_per_s": pairs / binarized["seconds"],
@@ -120,15 +145,15 @@ def _binarize_phase(
     files: tuple[Path, Path], model: Path, out_dir: Path, num_workers: int | None
 ) -> dict[str, float]:
     tokenizer = SpmTokenizer.load(model)
-    with _RssMonitor() as monitor:
+    with RssMonitor() as monitor:
         start = time.perf_counter()
         binarize(*files, tokenizer, tokenizer, out_dir, num_workers=num_workers)
         seconds = time.perf_counter() - start
     return {
         "seconds": seconds,
-        "main_peak_rss_mb": _own_peak_rss_mb(),
+        "main_peak_rss_mb": peak_rss_mb(),
         "worker_peak_rss_mb": monitor.child_peak_mb,
-        "peak_rss_mb": max(monitor.tree_peak_mb, _own_peak_rss_mb()),
+        "peak_rss_mb": max(monitor.tree_peak_mb, peak_rss_mb()),
     }
 
 
@@ -151,92 +176,5 @@ def _epoch_phase(
         "batches": batches,
         "pairs": len(dm.train_dataset),
         "padding_fraction": padded / max(slots, 1),
-        "main_peak_rss_mb": _own_peak_rss_mb(),
+        "main_peak_rss_mb": peak_rss_mb(),
     }
-
-
-def _status_kb(pid: int | str, field: str) -> int:
-    """A "kB" field of /proc/PID/status (Linux), 0 if the process is gone."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        return 0
-    return 0
-
-
-def _own_peak_rss_mb() -> float:
-    """Peak RSS of this process image (VmHWM; unlike ru_maxrss it excludes the pre-exec parent)."""
-    return _status_kb("self", "VmHWM") / 1024
-
-
-def _cmdline(pid: int | str) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:
-        return b""
-
-
-def _worker_children(pid: int) -> list[int]:
-    """Children of `pid` that run their own program (Linux /proc).
-
-    A child between fork and exec still maps the parent's memory and would show the
-    parent's RSS again, so only children whose command line differs are counted.
-    """
-    own = _cmdline(pid)
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            found += [int(child) for child in task.read_text().split()]
-        except FileNotFoundError:
-            continue
-    return [child for child in found if _cmdline(child) not in (own, b"")]
-
-
-class _RssMonitor:
-    """Sample the RSS of this process plus its children every 20 ms, keeping the peaks."""
-
-    def __init__(self) -> None:
-        self.tree_peak_mb = 0.0
-        self.child_peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> _RssMonitor:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        pid = os.getpid()
-        while not self._stop.wait(0.02):
-            children = [_status_kb(child, "VmRSS") / 1024 for child in _worker_children(pid)]
-            own = _status_kb(pid, "VmRSS") / 1024
-            self.tree_peak_mb = max(self.tree_peak_mb, own + sum(children))
-            self.child_peak_mb = max([self.child_peak_mb, *children])
-
-
-def _in_fresh_process(fn: Callable[..., dict[str, float]], *args: Any) -> dict[str, float]:
-    """Run `fn(*args)` in a new interpreter and return its result."""
-    context = multiprocessing.get_context("spawn")
-    receiver, sender = context.Pipe(duplex=False)
-    process = context.Process(target=_run_and_send, args=(sender, fn, args))
-    process.start()
-    sender.close()
-    result = receiver.recv()
-    process.join()
-    if isinstance(result, BaseException):
-        raise result
-    return result
-
-
-def _run_and_send(sender: Any, fn: Callable[..., dict[str, float]], args: tuple) -> None:
-    try:
-        sender.send(fn(*args))
-    except Exception as err:  # re-raised in the parent
-        sender.send(err)

@@ -1,14 +1,16 @@
 """Scaling side of `nmt-bench` (task=scaling): how time grows with corpus size and input length.
 
 Training: one whole epoch on the first N training pairs, for each N in
-`bench.scaling.train_pairs` (the SentencePiece model and binarized corpus of the full training
-set are shared, so only the epoch is timed). Translation: the first N test lines, for each N
+`bench.scaling.train_pairs`, with the training bench's loop (`train_phase.LOOP`; the
+SentencePiece model and binarized corpus of the full training set are shared, so only the
+epoch is timed). Translation: the first N test lines, for each N
 in `bench.scaling.translate_lines`. Each series gets the exponent b of a least-squares fit
 seconds ≈ a · N^b on log-log axes: b = 1 is linear.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -19,11 +21,27 @@ from omegaconf import DictConfig
 
 from nmt.data.corpus import read_lines
 from nmt.search.strategy import SearchConfig
-from nmt.tasks.bench_train import train_step
+from nmt.tasks.bench.process import Runner
+from nmt.tasks.bench.train_phase import StepTimer, fit_timed
 from nmt.tasks.config import to_dict
 from nmt.tasks.data import build_datamodule
 from nmt.tasks.train import build_module
 from nmt.translator import Translator
+
+
+def scaling_phase(cfg: DictConfig, ckpt: str, threads: int, run: Runner) -> dict[str, Any]:
+    """Epoch time vs training pairs and translation time vs lines (with `ckpt`), each fitted.
+
+    Args:
+        cfg: the resolved bench config.
+        ckpt: the checkpoint to translate with.
+        threads: intra-op threads.
+        run: calls each series' function (in a fresh process, or in this one).
+    """
+    return {
+        "train": run(epoch_seconds, cfg, threads),
+        "translate": run(translate_seconds, cfg, threads, ckpt),
+    }
 
 
 def fitted_exponent(sizes: Sequence[float], seconds: Sequence[float]) -> float:
@@ -39,22 +57,20 @@ def epoch_seconds(cfg: DictConfig, threads: int) -> dict[str, Any]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     full = datamodule.train_dataset
+    start_position = datamodule.state_dict()  # every epoch starts at the first batch
     series: dict[str, list] = {"pairs": [], "batches": [], "seconds": []}
     for pairs in cfg.bench.scaling.train_pairs:
         if pairs > len(full):
             raise ValueError(f"bench.scaling.train_pairs: {pairs} > {len(full)} training pairs")
         torch.manual_seed(cfg.seed)
-        module = build_module(cfg, datamodule).train()
-        optimizers = module.configure_optimizers()
-        optimizer, scheduler = optimizers["optimizer"], optimizers["lr_scheduler"]["scheduler"]
+        module = build_module(cfg, datamodule)
         datamodule.train_dataset = full.select(np.arange(pairs))
-        loader = datamodule.train_dataloader()
-        start = time.perf_counter()
-        for step, batch in enumerate(loader):
-            train_step(module, batch, step, optimizer, scheduler)
+        datamodule.load_state_dict(start_position)
+        timer = StepTimer(warmup_steps=0, seconds=math.inf)
+        fit_timed(cfg, module, datamodule, timer, max_epochs=1)
         series["pairs"].append(int(pairs))
-        series["batches"].append(len(loader))
-        series["seconds"].append(time.perf_counter() - start)
+        series["batches"].append(timer.totals["batches"])
+        series["seconds"].append(timer.seconds)
     series["exponent"] = fitted_exponent(series["pairs"], series["seconds"])
     return series
 

@@ -3,27 +3,29 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+from omegaconf import DictConfig
 
 from nmt.checkpoint import load_meta
+from nmt.data.corpus import read_lines
 from nmt.metrics import corpus_bleu
 from nmt.model.config import Seq2SeqConfig
 from nmt.model.flops import decode_step_flops, encoder_flops_per_token
 from nmt.search.strategy import SearchConfig
+from nmt.tasks.bench.machine import with_mfu
+from nmt.tasks.bench.process import Runner, peak_rss_mb
+from nmt.tasks.config import to_dict
 from nmt.translator import Translation, Translator
-from nmt.utils.bench import peak_rss_mb
 
 DECODE_FLOPS_FORMULA = (
     "sum over lines of nmt.model.flops.encoder_flops_per_token x S + beam_size x (T + 1) x "
     "nmt.model.flops.decode_step_flops(S), S/T = source/output pieces (eos step counted); the "
     "output layer is counted over the whole vocabulary also with a shortlist (effective FLOP/s)"
 )
-
-Runner = Callable[..., dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,43 @@ class TranslateSettings:
     max_src_tokens: int
     chunk_lines: int
     warmup_lines: int
+
+
+def translate_phase(
+    cfg: DictConfig, ckpt: str, threads: int, run: Runner, peak_gflops: float
+) -> dict[str, Any]:
+    """Translate the first `bench.translate_lines` test lines with `ckpt`: every search x variant.
+
+    Args:
+        cfg: the bench config.
+        ckpt: the checkpoint.
+        threads: intra-op threads of every run.
+        run: calls each run's function (in a fresh process, or in this one).
+        peak_gflops: the matmul peak of this sitting (for `mfu`).
+    """
+    bench_cfg = cfg.bench
+    count = bench_cfg.translate_lines
+    src = read_lines(bench_cfg.test_src)[:count]
+    refs = read_lines(bench_cfg.test_ref)[:count]
+    if len(src) != len(refs):
+        raise ValueError(
+            f"bench.test_src has {len(src)} lines but bench.test_ref has {len(refs)} "
+            f"({bench_cfg.test_src}, {bench_cfg.test_ref})"
+        )
+    settings = TranslateSettings(
+        threads=threads,
+        batch_tokens=bench_cfg.batch_tokens,
+        max_src_tokens=bench_cfg.max_src_tokens,
+        chunk_lines=bench_cfg.chunk_lines,
+        warmup_lines=bench_cfg.warmup_lines,
+    )
+    searches, variants = to_dict(bench_cfg.search), to_dict(bench_cfg.variants)
+    limit = bench_cfg.translate_seconds
+    report = translate_runs(ckpt, searches, variants, (src, refs), settings, limit, run)
+    for name in searches:
+        for variant in variants:
+            with_mfu(report[name][variant], peak_gflops)
+    return report
 
 
 def translate_runs(
