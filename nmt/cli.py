@@ -19,7 +19,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from nmt.tasks.config import CONF_DIR
+from nmt.tasks.hydra_setup import CONF_DIR
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 

@@ -24,8 +24,8 @@ from nmt.data.corpus import read_lines
 from nmt.tasks.bench_scaling import epoch_seconds, translate_seconds
 from nmt.tasks.bench_train import train_checkpoint, train_phase
 from nmt.tasks.bench_translate import Runner, TranslateSettings, translate_runs
-from nmt.tasks.config import to_dict
 from nmt.tasks.data import ensure_corpus
+from nmt.tasks.hydra_setup import to_dict
 from nmt.utils.bench import device_info, in_fresh_process, matmul_peak_gflops
 
 TASKS = ("data", "train", "translate", "all", "scaling")

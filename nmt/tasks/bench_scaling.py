@@ -20,8 +20,8 @@ from omegaconf import DictConfig
 from nmt.data.corpus import read_lines
 from nmt.search.config import SearchConfig
 from nmt.tasks.bench_train import train_step
-from nmt.tasks.config import to_dict
 from nmt.tasks.data import build_datamodule
+from nmt.tasks.hydra_setup import to_dict
 from nmt.tasks.train import build_module
 from nmt.translator import Translator
 

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from nmt.data.datamodule import TranslationDataModule
 from nmt.data.multilingual import Direction, build_split
 from nmt.data.recipes import bible
-from nmt.tasks.config import to_dict
+from nmt.tasks.hydra_setup import to_dict
 from nmt.tasks.prepare import bible_source
 from nmt.utils.logging import rank_zero_print
 

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from nmt import metrics
 from nmt.data.corpus import read_lines
-from nmt.tasks.config import to_dict, typed_dict
+from nmt.tasks.hydra_setup import to_dict, typed_dict
 from nmt.utils.io import atomic_open, atomic_write_lines
 
 

@@ -16,8 +16,8 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from nmt.data.datamodule import TranslationDataModule
 from nmt.model.config import Seq2SeqConfig
 from nmt.search.config import SearchConfig
-from nmt.tasks.config import to_dict, typed_dict
 from nmt.tasks.data import build_datamodule, ensure_corpus
+from nmt.tasks.hydra_setup import to_dict, typed_dict
 from nmt.training.callbacks import last_checkpoint_path
 from nmt.training.checkpoint_io import AtomicCheckpointIO
 from nmt.training.module import TranslationModule

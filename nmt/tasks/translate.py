@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from nmt.data.corpus import Utf8Decoder, check_file, read_line_chunks
 from nmt.search.config import SearchConfig
-from nmt.tasks.config import typed_dict
+from nmt.tasks.hydra_setup import typed_dict
 from nmt.translator import Translation, Translator
 from nmt.utils.io import atomic_open, naming_errors
 from nmt.utils.plot import plot_attention

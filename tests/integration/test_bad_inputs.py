@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nmt.data.datamodule import TranslationDataModule
-from nmt.tasks.config import ROOT_DIR
+from nmt.tasks.hydra_setup import ROOT_DIR
 
 SAMPLE = ROOT_DIR / "data" / "sample"
 

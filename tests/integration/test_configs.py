@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 from nmt.data.datamodule import spm_settings
 from nmt.model.config import Seq2SeqConfig
 from nmt.search.config import SearchConfig
-from nmt.tasks.config import CONF_DIR, to_dict
+from nmt.tasks.hydra_setup import CONF_DIR, to_dict
 from nmt.training.optim_config import OptimConfig
 
 

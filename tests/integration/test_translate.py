@@ -11,7 +11,7 @@ import sacrebleu
 
 from nmt.data.corpus import read_lines, split_lines
 from nmt.search.config import SearchConfig
-from nmt.tasks.config import ROOT_DIR
+from nmt.tasks.hydra_setup import ROOT_DIR
 from nmt.translator import Translator
 
 NASTY = [
