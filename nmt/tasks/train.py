@@ -71,7 +71,8 @@ def set_threads(cfg: DictConfig) -> None:
 def module_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """The model/optim/val.search nodes, type-checked and range-checked (ValueError names the key).
 
-    Called first by `train`, so a bad value stops the run before any data is read.
+    Called first by `train`, so a bad value stops the run before any data is read; the
+    checked dicts are what `TranslationModule` receives (and saves as hyper-parameters).
     """
     configs = {
         "model": typed_dict(cfg.model, Seq2SeqConfig, "model"),
@@ -84,10 +85,17 @@ def module_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     return configs
 
 
-def build_module(cfg: DictConfig, datamodule: TranslationDataModule) -> TranslationModule:
-    """The LightningModule for `cfg`, sized by the set-up DataModule's vocabularies."""
+def build_module(
+    cfg: DictConfig,
+    datamodule: TranslationDataModule,
+    configs: dict[str, dict[str, Any]] | None = None,
+) -> TranslationModule:
+    """The LightningModule for `cfg`, sized by the set-up DataModule's vocabularies.
+
+    `configs` are the checked `module_configs(cfg)` when the caller already has them.
+    """
     module = TranslationModule(
-        **module_configs(cfg),
+        **(configs or module_configs(cfg)),
         src_vocab_size=datamodule.src_vocab_size,
         tgt_vocab_size=datamodule.tgt_vocab_size,
         special_ids=dataclasses.asdict(datamodule.special_ids),
@@ -100,7 +108,7 @@ def build_module(cfg: DictConfig, datamodule: TranslationDataModule) -> Translat
 
 def train(cfg: DictConfig) -> float | None:
     """Train a model as configured; print `best_checkpoint: PATH` last; return valid BLEU."""
-    module_configs(cfg)
+    configs = module_configs(cfg)
     set_threads(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     ckpt_path = resume_checkpoint(cfg)
@@ -110,7 +118,7 @@ def train(cfg: DictConfig) -> float | None:
     datamodule.setup("fit")
     if ckpt_path is not None:
         check_resume_vocabulary(ckpt_path, datamodule)
-    module = build_module(cfg, datamodule)
+    module = build_module(cfg, datamodule, configs)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
     trainer: pl.Trainer = instantiate(
