@@ -6,6 +6,7 @@ earlier phase left behind.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import multiprocessing
 import os
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from nmt.data.binarize import binarize, spm_model_path
-from nmt.data.datamodule import TranslationDataModule, spm_settings
+from nmt.data.data_config import DataConfig, SpmConfig
+from nmt.data.datamodule import TranslationDataModule
 from nmt.tokenizer import SpmTokenizer
 
 _VALID_LINES = 1000
@@ -59,7 +61,7 @@ def bench_data(
         figures on the original corpus (`small_*`).
     """
     work_dir = Path(work_dir)
-    settings = spm_settings(spm or {"vocab_size": 8000})
+    settings = dataclasses.asdict(SpmConfig(**(spm or {"vocab_size": 8000})))
     small = (Path(train_src), Path(train_tgt))
     valid = _write_repeated(small, work_dir / "valid", _VALID_LINES)
     big = _write_repeated(small, work_dir / "big", pairs)
@@ -113,7 +115,7 @@ def _write_repeated(files: tuple[Path, Path], prefix: Path, count: int) -> tuple
 def _datamodule(
     train: tuple[Path, Path], valid: tuple[Path, Path], args: Mapping[str, Any]
 ) -> TranslationDataModule:
-    return TranslationDataModule(*train, *valid, **args)
+    return TranslationDataModule(DataConfig(*train, *valid, **args))
 
 
 def _binarize_phase(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from nmt.data.datamodule import spm_settings
 from nmt.model.config import Seq2SeqConfig
 from nmt.search.config import SearchConfig
+from nmt.tasks.data import data_config
 from nmt.tasks.hydra_setup import CONF_DIR, to_dict
 from nmt.training.optim_config import OptimConfig
 
@@ -21,7 +21,7 @@ def validate_train(cfg) -> None:
     Seq2SeqConfig.from_dict(to_dict(cfg.model))
     OptimConfig(**to_dict(cfg.optim))
     SearchConfig(**to_dict(cfg.val.search))
-    spm_settings(to_dict(cfg.data.spm))
+    data_config(cfg)
     for key in ("trainer", "callbacks", "logger", "corpus", "val"):
         OmegaConf.to_container(cfg[key], resolve=True)
 
