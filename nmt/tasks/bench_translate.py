@@ -13,7 +13,8 @@ from nmt.metrics import corpus_bleu
 from nmt.model.config import Seq2SeqConfig
 from nmt.model.flops import decode_step_flops, encoder_flops_per_token
 from nmt.search.config import SearchConfig
-from nmt.translator import Translation, Translator, load_checkpoint
+from nmt.tasks.translator_setup import TranslatorConfig, build_translator
+from nmt.translator import Translation, load_checkpoint
 from nmt.utils.bench import peak_rss_mb
 
 DECODE_FLOPS_FORMULA = (
@@ -100,12 +101,12 @@ def _translate_phase(
 ) -> dict[str, Any]:
     """Load the model (untimed), warm up, then translate `lines` in chunks until `limit` s."""
     torch.set_num_threads(settings.threads)
-    translator = Translator.from_checkpoint(
-        ckpt,
+    variant = TranslatorConfig(
         quantize=options["quantize"],
         shortlist=options["shortlist"],
         max_src_tokens=settings.max_src_tokens,
     )
+    translator = build_translator(ckpt, variant)
     config = SearchConfig(**search)
     translator.translate(lines[: settings.warmup_lines], config, batch_tokens=settings.batch_tokens)
     results: list[Translation] = []
