@@ -8,6 +8,7 @@ naming the key, file or line, and exits with status 1. Tracebacks are left for b
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections.abc import Callable
@@ -17,9 +18,14 @@ from typing import Any
 import hydra
 from hydra.errors import HydraException
 from omegaconf import DictConfig
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import (
+    ConfigAttributeError,
+    ConfigKeyError,
+    OmegaConfBaseException,
+    ValidationError,
+)
 
-from nmt.tasks.config import CONF_DIR
+from nmt.tasks.hydra_setup import CONF_DIR
 
 FULL_ERROR = "HYDRA_FULL_ERROR"
 
@@ -31,6 +37,26 @@ def one_line(err: BaseException) -> str:
     # Hydra lists its config search path after a missing config group option: noise here.
     lines = list(itertools.takewhile(lambda line: line != "Config search path:", lines))
     return "; ".join(line for line in lines if line)
+
+
+def config_error(err: BaseException) -> str:
+    """The `error: ...` line of a failed composition (a bad override or config file).
+
+    The schemas (`nmt.tasks.hydra_setup.register_schemas`) type the model/optim/search/data
+    nodes while Hydra composes them; their errors are worded as the untyped nodes' and the
+    task-time checks word theirs: a value that does not convert names its key first, an unknown
+    key is "not in struct" and the known keys are listed.
+    """
+    cause = err.__cause__
+    if isinstance(cause, ValidationError) and cause.full_key:
+        return f"error: {cause.full_key}: {str(cause).splitlines()[0]}"
+    if isinstance(cause, ConfigAttributeError | ConfigKeyError) and dataclasses.is_dataclass(
+        cause.object_type
+    ):
+        known = ", ".join(field.name for field in dataclasses.fields(cause.object_type))
+        key = cause.full_key or cause.key
+        return f"error: {key}: Key '{cause.key}' is not in struct (known: {known})"
+    return f"error: config: {one_line(err)}"
 
 
 def _entry(
@@ -68,7 +94,7 @@ def _entry(
         try:
             return main()
         except (HydraException, OmegaConfBaseException) as err:
-            raise SystemExit(f"error: config: {one_line(err)}") from None
+            raise SystemExit(config_error(err)) from None
         finally:
             del os.environ[FULL_ERROR]
 

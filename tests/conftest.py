@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from nmt.tasks.config import CONF_DIR, ROOT_DIR
+from nmt.tasks.hydra_setup import CONF_DIR, ROOT_DIR
 
 SAMPLE_DIR = ROOT_DIR / "data" / "sample"
 Compose = Callable[..., DictConfig]

@@ -86,11 +86,6 @@ class Utf8Decoder:
         )
 
 
-def decode_utf8(data: bytes, name: str) -> str:
-    """Decode UTF-8 bytes, raising ValueError that names `name` and the bad line."""
-    return Utf8Decoder(name).decode(data)
-
-
 def read_lines(
     path: str | Path, *, allow_empty: bool = False, on_invalid_utf8: str = "error"
 ) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,34 +17,12 @@ from torch.utils.data import DataLoader
 from nmt.data.batch import Batch, collate
 from nmt.data.binarize import BinarizedCorpus, binarize, spm_model_path
 from nmt.data.corpus import read_lines, utf8_text
+from nmt.data.data_config import DataConfig
 from nmt.data.dataset import ParallelDataset
 from nmt.data.multilingual import lang_tag, resample_counts, resample_indices
 from nmt.data.sampler import TokenBudgetBatchSampler
 from nmt.data.shortlist import Shortlist, build_shortlist
 from nmt.tokenizer import SpecialIds, SpmTokenizer
-
-# data.spm keys and their defaults; vocab_size has none.
-SPM_DEFAULTS: dict[str, Any] = {
-    "joint": True,
-    "model_type": "unigram",
-    "character_coverage": 1.0,
-    "input_sentence_size": 2_000_000,
-    "user_defined_symbols": [],
-}
-
-
-def spm_settings(spm: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the data.spm settings with defaults filled in, rejecting unknown keys."""
-    unknown = sorted(set(spm) - set(SPM_DEFAULTS) - {"vocab_size"})
-    if unknown:
-        raise ValueError(
-            f"data.spm: unknown key(s) {unknown}; known: vocab_size, {list(SPM_DEFAULTS)}"
-        )
-    if "vocab_size" not in spm:
-        raise ValueError("data.spm.vocab_size is required")
-    settings = {**SPM_DEFAULTS, **spm}
-    settings["user_defined_symbols"] = [str(s) for s in settings["user_defined_symbols"]]
-    return settings
 
 
 class TranslationDataModule(pl.LightningDataModule):
@@ -66,62 +44,37 @@ class TranslationDataModule(pl.LightningDataModule):
     """
 
     def __init__(
-        self,
-        train_src: str | Path,
-        train_tgt: str | Path,
-        valid_src: str | Path,
-        valid_tgt: str | Path,
-        work_dir: str | Path,
-        spm: Mapping[str, Any],
-        src_lang: str = "src",
-        tgt_lang: str = "tgt",
-        max_len: int | None = 100,
-        max_len_ratio: float | None = 3.0,
-        batch_tokens: int = 4096,
-        valid_batch_tokens: int = 8192,
-        num_workers: int = 0,
-        seed: int = 1,
-        groups: Sequence[int] | None = None,
-        temperature: float = 1.0,
-        tgt_langs: Sequence[str] = (),
-        on_invalid_utf8: str = "error",
-        shortlist: Mapping[str, int] | None = None,
-    ):
+        self, config: DataConfig, seed: int = 1, groups: Sequence[int] | None = None
+    ) -> None:
         """Store the settings; nothing is read until `prepare_data`/`setup`.
 
-        Args mirror the data config: file paths, `work_dir` for SentencePiece models and
-        binarized arrays, `spm` (vocab_size, joint, model_type, character_coverage,
-        input_sentence_size, user_defined_symbols), length filter, token budgets, DataLoader
-        workers and the shuffling seed; `src_lang`/`tgt_lang` travel into checkpoints;
-        `on_invalid_utf8` ("error" or "replace") is the policy for undecodable bytes.
-        `groups`, `temperature` and `tgt_langs` describe a multilingual corpus (see above).
-        `shortlist` ({per_source, frequent, max_pairs}, or None for none) builds the decoding
-        shortlist (`nmt.data.shortlist`) from the first `max_pairs` filtered training pairs.
+        Args:
+            config: the checked `data` settings; `src_lang`/`tgt_lang` travel into
+                checkpoints, the target languages of `config.directions` become tags.
+            seed: shuffling seed of the training batches.
+            groups: the pair count of each direction of a multilingual corpus, in file order
+                (see above); None for one pair.
         """
         super().__init__()
+        self.config = config
         self.paths = {
-            "train": (Path(train_src), Path(train_tgt)),
-            "valid": (Path(valid_src), Path(valid_tgt)),
+            "train": (Path(config.train_src), Path(config.train_tgt)),
+            "valid": (Path(config.valid_src), Path(config.valid_tgt)),
         }
-        self.src_lang = src_lang
-        self.tgt_lang = tgt_lang
-        self.work_dir = Path(work_dir)
+        self.src_lang = config.src_lang
+        self.tgt_lang = config.tgt_lang
+        self.work_dir = Path(config.work_dir)
         self.bin_dir = self.work_dir / "bin"
-        self.spm = spm_settings(spm)
-        self.tgt_langs = list(tgt_langs)
+        self.tgt_langs = config.tgt_langs
         tags = [lang_tag(lang) for lang in self.tgt_langs]
-        extra = self.spm["user_defined_symbols"]
-        self.spm["user_defined_symbols"] = tags + [s for s in extra if s not in tags]
+        extra = config.spm.user_defined_symbols
+        # The SentencePiece settings: the language tags first, then the configured symbols.
+        self.spm_settings = {
+            **config.spm.model_settings(),
+            "user_defined_symbols": tags + [s for s in extra if s not in tags],
+        }
         self.groups = None if groups is None else [int(n) for n in groups]
-        self.temperature = temperature
-        self.max_len = max_len
-        self.max_len_ratio = max_len_ratio
-        self.batch_tokens = batch_tokens
-        self.valid_batch_tokens = valid_batch_tokens
-        self.num_workers = num_workers
         self.seed = seed
-        self.on_invalid_utf8 = on_invalid_utf8
-        self.shortlist_settings = None if shortlist is None else _shortlist_settings(shortlist)
         self.shortlist: Shortlist | None = None
         self._text_paths: dict[str, tuple[Path, Path]] | None = None
         self.special_ids = SpecialIds()
@@ -139,14 +92,15 @@ class TranslationDataModule(pl.LightningDataModule):
         (self.src_tokenizer, self.tgt_tokenizer), corpora = self._build()
         self.src_vocab_size = self.src_tokenizer.vocab_size
         self.tgt_vocab_size = self.tgt_tokenizer.vocab_size
+        config = self.config
         self.train_dataset, report = ParallelDataset(corpora["train"]).filtered(
-            self.max_len, self.max_len_ratio
+            config.max_len, config.max_len_ratio
         )
         rank_zero_info(f"train {self.paths['train'][0]}: {report}")
         if len(self.train_dataset) == 0:
             raise ValueError(
                 f"{self.paths['train'][0]}: no training pairs left after filtering "
-                f"(data.max_len={self.max_len}, data.max_len_ratio={self.max_len_ratio})"
+                f"(data.max_len={config.max_len}, data.max_len_ratio={config.max_len_ratio})"
             )
         self.shortlist = self._shortlist(self.train_dataset)
         if self.groups is not None:
@@ -158,17 +112,17 @@ class TranslationDataModule(pl.LightningDataModule):
 
     def _shortlist(self, dataset: ParallelDataset) -> Shortlist | None:
         """The decoding shortlist of the filtered training pairs (None when not configured)."""
-        if self.shortlist_settings is None:
+        settings = self.config.shortlist
+        if settings is None:
             return None
-        settings = self.shortlist_settings
-        count = min(len(dataset), settings["max_pairs"])
+        count = min(len(dataset), settings.max_pairs)
         pairs = ((example.src, example.tgt) for example in map(dataset.__getitem__, range(count)))
         return build_shortlist(
             pairs,
             self.src_vocab_size,
             self.tgt_vocab_size,
-            per_source=settings["per_source"],
-            frequent=settings["frequent"],
+            per_source=settings.per_source,
+            frequent=settings.frequent,
         )
 
     def _resampled(self, dataset: ParallelDataset, num_lines: int) -> ParallelDataset:
@@ -181,10 +135,11 @@ class TranslationDataModule(pl.LightningDataModule):
             )
         group_of = np.searchsorted(np.cumsum(self.groups), dataset.line_numbers, side="right")
         kept = np.bincount(group_of, minlength=len(self.groups)).tolist()
-        counts = resample_counts(kept, self.temperature)
+        temperature = self.config.temperature
+        counts = resample_counts(kept, temperature)
         rng = np.random.default_rng([self.seed, len(self.groups)])
         shares = ", ".join(f"{n:,} -> {m:,}" for n, m in zip(kept, counts, strict=True))
-        rank_zero_info(f"directions resampled (temperature {self.temperature}): {shares}")
+        rank_zero_info(f"directions resampled (temperature {temperature}): {shares}")
         return dataset.select(resample_indices(group_of, counts, rng))
 
     def train_dataloader(self) -> DataLoader:
@@ -194,7 +149,7 @@ class TranslationDataModule(pl.LightningDataModule):
         sampler = TokenBudgetBatchSampler(
             self.train_dataset.src_lengths,
             self.train_dataset.tgt_lengths,
-            self.batch_tokens,
+            self.config.batch_tokens,
             seed=self.seed,
             num_replicas=world,
             rank=rank,
@@ -207,7 +162,7 @@ class TranslationDataModule(pl.LightningDataModule):
         sampler = TokenBudgetBatchSampler(
             self.valid_dataset.src_lengths,
             self.valid_dataset.tgt_lengths,
-            self.valid_batch_tokens,
+            self.config.valid_batch_tokens,
             seed=self.seed,
             shuffle=False,
         )
@@ -239,8 +194,8 @@ class TranslationDataModule(pl.LightningDataModule):
             dataset,
             batch_sampler=sampler,
             collate_fn=functools.partial(collate, special_ids=self.special_ids),
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
+            num_workers=self.config.num_workers,
+            persistent_workers=self.config.num_workers > 0,
             pin_memory=torch.cuda.is_available(),
             # Its own generator: creating an iterator must not draw from the global RNG,
             # or a resumed run's dropout masks would shift by one draw.
@@ -263,11 +218,11 @@ class TranslationDataModule(pl.LightningDataModule):
         copy under `work_dir/utf8/`.
         """
         if self._text_paths is None:
-            clean_dir = self.work_dir / "utf8"
+            clean_dir, policy = self.work_dir / "utf8", self.config.on_invalid_utf8
             self._text_paths = {
                 split: (
-                    utf8_text(src, self.on_invalid_utf8, clean_dir),
-                    utf8_text(tgt, self.on_invalid_utf8, clean_dir),
+                    utf8_text(src, policy, clean_dir),
+                    utf8_text(tgt, policy, clean_dir),
                 )
                 for split, (src, tgt) in self.paths.items()
             }
@@ -276,30 +231,15 @@ class TranslationDataModule(pl.LightningDataModule):
     def _tokenizers(self) -> tuple[SpmTokenizer, SpmTokenizer]:
         """One joint model on both training sides, or one model per side."""
         src, tgt = self._checked_paths()["train"]
-        if self.spm["joint"]:
+        if self.config.spm.joint:
             joint = self._tokenizer([src, tgt])
             return joint, joint
         return self._tokenizer([src]), self._tokenizer([tgt])
 
     def _tokenizer(self, train_files: list[Path]) -> SpmTokenizer:
-        settings = {key: value for key, value in self.spm.items() if key != "joint"}
+        settings = self.spm_settings
         path = spm_model_path(self.work_dir, settings, train_files)
         if path.is_file():
             return SpmTokenizer.load(path)
         rank_zero_info(f"training SentencePiece on {[str(f) for f in train_files]} -> {path}")
         return SpmTokenizer.train(train_files, path, **settings, num_threads=os.cpu_count())
-
-
-def _shortlist_settings(settings: Mapping[str, Any]) -> dict[str, int]:
-    """Check `data.shortlist`: exactly per_source (>= 1), frequent (>= 0), max_pairs (>= 1)."""
-    minimum = {"per_source": 1, "frequent": 0, "max_pairs": 1}
-    unknown = sorted(set(settings) - set(minimum))
-    if unknown:
-        raise ValueError(f"data.shortlist.{unknown[0]}: unknown key (known: {', '.join(minimum)})")
-    checked = {}
-    for key, low in minimum.items():
-        value = settings.get(key)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"data.shortlist.{key} must be an integer >= {low}, got {value!r}")
-        checked[key] = value
-    return checked

@@ -153,3 +153,12 @@ def build_rnn(rnn_type: str, input_size: int, hidden_size: int) -> nn.Module:
     if rnn_type in ("lstm_peephole", "lstm_coupled"):
         return CustomLSTM(input_size, hidden_size, variant=rnn_type.removeprefix("lstm_"))
     raise ValueError(f"model.rnn_type must be one of {RNN_TYPES}, got {rnn_type!r}")
+
+
+def is_residual(layer: int) -> bool:
+    """Tell whether 1-based layer `layer` of a GNMT stack adds its input to its output.
+
+    Layers 3..L are residual in the encoder and in the decoder (Wu et al. 2016, sec. 3): the
+    residual sum needs equal input and output sizes, which layers 1 and 2 do not have.
+    """
+    return layer >= 3

@@ -15,20 +15,26 @@ RNN_TYPES = ("lstm", "gru", "lstm_peephole", "lstm_coupled")
 
 
 @dataclass
-class EncoderConfig:
-    """GNMT encoder: bidirectional layer 1, unidirectional layers 2..L, residual from layer 3."""
+class StackConfig:
+    """A stack of recurrent layers: the encoder's (`model.encoder`) or the decoder's.
+
+    GNMT wiring: the encoder's layer 1 is bidirectional, the decoder's layer-1 output is the
+    attention query; in both, layers 3..L are residual (`nmt.model.cells.is_residual`).
+    Checked by `Seq2SeqConfig`, which knows the key each stack sits under.
+    """
 
     num_layers: int = 4
     hidden_size: int = 256
     dropout: float = 0.2
 
-    def __post_init__(self) -> None:
+    def check(self, key: str) -> None:
+        """Raise ValueError naming `key`.<field> for a value out of range."""
         if self.num_layers < 2:
-            raise ValueError(f"model.encoder.num_layers must be >= 2, got {self.num_layers}")
+            raise ValueError(f"{key}.num_layers must be >= 2, got {self.num_layers}")
         if self.hidden_size < 1:
-            raise ValueError(f"model.encoder.hidden_size must be >= 1, got {self.hidden_size}")
+            raise ValueError(f"{key}.hidden_size must be >= 1, got {self.hidden_size}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"model.encoder.dropout must be in [0, 1), got {self.dropout}")
+            raise ValueError(f"{key}.dropout must be in [0, 1), got {self.dropout}")
 
 
 @dataclass
@@ -44,23 +50,6 @@ class AttentionConfig:
 
 
 @dataclass
-class DecoderConfig:
-    """GNMT v2 decoder: layer-1 output is the attention query, context fed to layers 2..L."""
-
-    num_layers: int = 4
-    hidden_size: int = 256
-    dropout: float = 0.2
-
-    def __post_init__(self) -> None:
-        if self.num_layers < 2:
-            raise ValueError(f"model.decoder.num_layers must be >= 2, got {self.num_layers}")
-        if self.hidden_size < 1:
-            raise ValueError(f"model.decoder.hidden_size must be >= 1, got {self.hidden_size}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"model.decoder.dropout must be in [0, 1), got {self.dropout}")
-
-
-@dataclass
 class Seq2SeqConfig:
     """The whole network. Vocabulary sizes come from the tokenizer, not from here."""
 
@@ -69,17 +58,19 @@ class Seq2SeqConfig:
     share_embeddings: bool = True
     tie_output: bool = False
     init_range: float = 0.1
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    encoder: StackConfig = field(default_factory=StackConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
-    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    decoder: StackConfig = field(default_factory=StackConfig)
 
     def __post_init__(self) -> None:
         if isinstance(self.encoder, dict):
-            self.encoder = EncoderConfig(**self.encoder)
+            self.encoder = StackConfig(**self.encoder)
         if isinstance(self.attention, dict):
             self.attention = AttentionConfig(**self.attention)
         if isinstance(self.decoder, dict):
-            self.decoder = DecoderConfig(**self.decoder)
+            self.decoder = StackConfig(**self.decoder)
+        self.encoder.check("model.encoder")
+        self.decoder.check("model.decoder")
         if self.rnn_type not in RNN_TYPES:
             raise ValueError(f"model.rnn_type must be one of {RNN_TYPES}, got {self.rnn_type!r}")
         if self.embed_dim < 1:

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from nmt.model.attention import BahdanauAttention
-from nmt.model.cells import LayerState, build_rnn
+from nmt.model.cells import LayerState, build_rnn, is_residual
 
 
 class DecoderState(NamedTuple):
@@ -78,7 +78,7 @@ class GNMTDecoder(nn.Module):
     Args:
         input_size: Target embedding size E.
         hidden_size: Hidden size H (`model.decoder.hidden_size`).
-        num_layers: Number of layers L >= 2 (`model.decoder.num_layers`).
+        num_layers: Number of layers L >= 2 (`model.decoder.num_layers`, checked by its config).
         dropout: Dropout probability on layer inputs (`model.decoder.dropout`).
         rnn_type: Recurrent unit (`model.rnn_type`).
         attention: The attention module; its key size is the encoder output size D.
@@ -96,8 +96,6 @@ class GNMTDecoder(nn.Module):
         context_size: int,
     ) -> None:
         super().__init__()
-        if num_layers < 2:
-            raise ValueError(f"model.decoder.num_layers must be >= 2, got {num_layers}")
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.is_lstm_like = rnn_type != "gru"
@@ -110,10 +108,6 @@ class GNMTDecoder(nn.Module):
             ]
         )
         self.dropout = nn.Dropout(dropout)
-
-    def is_residual(self, layer: int) -> bool:
-        """Tell whether 1-based layer `layer` adds its input to its output (layers 3..L)."""
-        return layer >= 3
 
     def init_state(self, enc_out: Tensor, keys: Tensor, src_mask: Tensor) -> DecoderState:
         """Build the initial state: zero recurrent states plus the encoder memory.
@@ -147,7 +141,7 @@ class GNMTDecoder(nn.Module):
         for index in range(1, self.num_layers):
             rnn_in = torch.cat([self.dropout(x), context], dim=2)  # (B,T,H+D)
             out, layer_state = self.layers[index](rnn_in, state.layer(index))  # (B,T,H)
-            x = out + x if self.is_residual(index + 1) else out
+            x = out + x if is_residual(index + 1) else out
             layer_states.append(layer_state)
         return x, attn, self._next_state(layer_states, state)
 

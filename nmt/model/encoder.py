@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from nmt.model.cells import build_rnn
+from nmt.model.cells import build_rnn, is_residual
 
 
 def reverse_within_lengths(x: Tensor, lengths: Tensor) -> Tensor:
@@ -38,7 +38,7 @@ class GNMTEncoder(nn.Module):
     Args:
         input_size: Embedding size E.
         hidden_size: Hidden size H of every direction and layer (`model.encoder.hidden_size`).
-        num_layers: Number of layers L >= 2 (`model.encoder.num_layers`).
+        num_layers: Number of layers L >= 2 (`model.encoder.num_layers`, checked by its config).
         dropout: Dropout probability on layer inputs (`model.encoder.dropout`).
         rnn_type: Recurrent unit (`model.rnn_type`).
     """
@@ -47,8 +47,6 @@ class GNMTEncoder(nn.Module):
         self, input_size: int, hidden_size: int, num_layers: int, dropout: float, rnn_type: str
     ) -> None:
         super().__init__()
-        if num_layers < 2:
-            raise ValueError(f"model.encoder.num_layers must be >= 2, got {num_layers}")
         self.hidden_size = hidden_size
         self.forward_rnn = build_rnn(rnn_type, input_size, hidden_size)
         self.backward_rnn = build_rnn(rnn_type, input_size, hidden_size)
@@ -62,10 +60,6 @@ class GNMTEncoder(nn.Module):
     def output_size(self) -> int:
         """Feature size of the encoder output (the top layer is unidirectional)."""
         return self.hidden_size
-
-    def is_residual(self, layer: int) -> bool:
-        """Tell whether 1-based layer `layer` adds its input to its output (layers 3..L)."""
-        return layer >= 3
 
     def bidirectional_layer(self, x: Tensor, src_lengths: Tensor) -> Tensor:
         """Run layer 1 in both directions, each exact on padded input.
@@ -94,5 +88,5 @@ class GNMTEncoder(nn.Module):
         x = self.bidirectional_layer(self.dropout(src_emb), src_lengths)  # (B,S,2H)
         for index, rnn in enumerate(self.layers, start=2):
             out, _ = rnn(self.dropout(x))  # (B,S,H)
-            x = out + x if self.is_residual(index) else out
+            x = out + x if is_residual(index) else out
         return x

@@ -19,10 +19,8 @@ def init_uniform_(module: nn.Module, init_range: float) -> None:
 
     Args:
         module: Any module, usually a whole `Seq2Seq`.
-        init_range: Half-width of the uniform distribution (`model.init_range`).
+        init_range: Half-width of the uniform distribution (`model.init_range`, >= 0).
     """
-    if init_range < 0:
-        raise ValueError(f"model.init_range must be >= 0, got {init_range}")
     if init_range == 0:
         return
     with torch.no_grad():

@@ -4,4 +4,4 @@ Each task `nmt.tasks.<name>.<name>(cfg)` lives in its own module, imported only 
 runs, so `translate` does not pay for importing Lightning.
 """
 
-from nmt.tasks import config as _config  # noqa: F401  (registers the resolvers)
+from nmt.tasks import hydra_setup as _hydra_setup  # noqa: F401  (registers the resolvers)

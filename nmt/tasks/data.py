@@ -6,12 +6,18 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from nmt.data.data_config import DataConfig
 from nmt.data.datamodule import TranslationDataModule
 from nmt.data.multilingual import Direction, build_split
 from nmt.data.recipes import bible
-from nmt.tasks.config import to_dict
+from nmt.tasks.hydra_setup import typed_dict
 from nmt.tasks.prepare import bible_source
 from nmt.utils.logging import rank_zero_print
+
+
+def data_config(cfg: DictConfig) -> DataConfig:
+    """The `data` node, type-checked and range-checked (ValueError names the key)."""
+    return DataConfig.from_dict(typed_dict(cfg.data, DataConfig, "data"))
 
 
 def ensure_corpus(cfg: DictConfig) -> list[int] | None:
@@ -21,27 +27,30 @@ def ensure_corpus(cfg: DictConfig) -> list[int] | None:
         For a multilingual config (`data.directions`), the pairs each direction contributes
         to the combined training files; None for a single pair.
     """
-    data = cfg.data
+    data = data_config(cfg)
     if data.directions:
-        return ensure_multilingual(cfg)
-    needed = [Path(data[key]) for key in ("train_src", "train_tgt", "valid_src", "valid_tgt")]
+        return ensure_multilingual(cfg, data)
+    needed = [
+        Path(data.train_src),
+        Path(data.train_tgt),
+        Path(data.valid_src),
+        Path(data.valid_tgt),
+    ]
     if all(p.is_file() for p in needed):
         return None
     if data.recipe is None:
         missing = next(p for p in needed if not p.is_file())
         raise ValueError(f"{missing}: file not found")
-    if data.recipe != "bible":
-        raise ValueError(f"data.recipe must be bible or null, got {data.recipe!r}")
-    src = data.bible.src or bible_code(cfg, data.src_lang, "data.src_lang")
-    tgt = data.bible.tgt or bible_code(cfg, data.tgt_lang, "data.tgt_lang")
+    src = data.bible.src or bible_code(data, data.src_lang, "data.src_lang")
+    tgt = data.bible.tgt or bible_code(data, data.tgt_lang, "data.tgt_lang")
     prepare_bible_pair(cfg, Path(data.dir), data.src_lang, data.tgt_lang, src, tgt)
     return None
 
 
-def ensure_multilingual(cfg: DictConfig) -> list[int]:
+def ensure_multilingual(cfg: DictConfig, data: DataConfig) -> list[int]:
     """Prepare every direction's pair (Bible recipe) and write the combined tagged files."""
-    data = cfg.data
-    directions = [multilingual_direction(cfg, i) for i in range(len(data.directions))]
+    assert data.directions is not None
+    directions = [multilingual_direction(cfg, data, i) for i in range(len(data.directions))]
     policy = data.on_invalid_utf8
     train = (Path(data.train_src), Path(data.train_tgt))
     sizes = build_split(directions, "train", train, on_invalid_utf8=policy)
@@ -52,19 +61,17 @@ def ensure_multilingual(cfg: DictConfig) -> list[int]:
     return sizes
 
 
-def multilingual_direction(cfg: DictConfig, index: int) -> Direction:
+def multilingual_direction(cfg: DictConfig, data: DataConfig, index: int) -> Direction:
     """Direction `index` of `data.directions`; its pair directory is prepared when missing.
 
     Without `dir`, the pair lives in `<paths.data_dir>/bible/<src>-<tgt>` or, prepared for
     the opposite direction, `<tgt>-<src>` (one pair of files serves both directions).
     """
-    entry = cfg.data.directions[index]
+    assert data.directions is not None
+    entry = data.directions[index]
     key = f"data.directions[{index}]"
-    unknown = sorted(set(entry) - {"src_lang", "tgt_lang", "dir"})
-    if unknown or not entry.get("src_lang") or not entry.get("tgt_lang"):
-        raise ValueError(f"{key}: give src_lang, tgt_lang and optionally dir (got {dict(entry)})")
-    src_lang, tgt_lang = str(entry.src_lang), str(entry.tgt_lang)
-    if entry.get("dir"):
+    src_lang, tgt_lang = entry.src_lang, entry.tgt_lang
+    if entry.dir:
         direction = Direction(src_lang, tgt_lang, Path(entry.dir))
         for path in (*direction.files("train"), *direction.files("valid")):
             if not path.is_file():
@@ -75,15 +82,15 @@ def multilingual_direction(cfg: DictConfig, index: int) -> Direction:
         direction = Direction(src_lang, tgt_lang, root / name)
         if all(p.is_file() for p in bible.split_files(direction.dir, src_lang, tgt_lang)):
             return direction
-    src = bible_code(cfg, src_lang, f"{key}.src_lang")
-    tgt = bible_code(cfg, tgt_lang, f"{key}.tgt_lang")
+    src = bible_code(data, src_lang, f"{key}.src_lang")
+    tgt = bible_code(data, tgt_lang, f"{key}.tgt_lang")
     prepare_bible_pair(cfg, root / f"{src_lang}-{tgt_lang}", src_lang, tgt_lang, src, tgt)
     return Direction(src_lang, tgt_lang, root / f"{src_lang}-{tgt_lang}")
 
 
-def bible_code(cfg: DictConfig, lang: str, key: str) -> str:
+def bible_code(data: DataConfig, lang: str, key: str) -> str:
     """The Bible translation of `lang`: `data.bible.codes[lang]`, else the language default."""
-    codes = cfg.data.bible.get("codes") or {}
+    codes = data.bible.codes
     return str(codes[lang]) if lang in codes else bible.default_code(lang, key)
 
 
@@ -99,26 +106,4 @@ def prepare_bible_pair(
 
 def build_datamodule(cfg: DictConfig, groups: list[int] | None = None) -> TranslationDataModule:
     """The DataModule of `cfg.data`; `groups` as returned by `ensure_corpus`."""
-    data = cfg.data
-    tgt_langs = [str(d.tgt_lang) for d in data.directions or []]
-    return TranslationDataModule(
-        train_src=data.train_src,
-        train_tgt=data.train_tgt,
-        valid_src=data.valid_src,
-        valid_tgt=data.valid_tgt,
-        src_lang=data.src_lang,
-        tgt_lang=data.tgt_lang,
-        work_dir=data.work_dir,
-        spm=to_dict(data.spm),
-        max_len=data.max_len,
-        max_len_ratio=data.max_len_ratio,
-        batch_tokens=data.batch_tokens,
-        valid_batch_tokens=data.valid_batch_tokens,
-        num_workers=data.num_workers,
-        seed=cfg.seed,
-        on_invalid_utf8=data.on_invalid_utf8,
-        groups=groups,
-        temperature=data.temperature,
-        tgt_langs=sorted(set(tgt_langs)),
-        shortlist=None if data.shortlist is None else to_dict(data.shortlist),
-    )
+    return TranslationDataModule(data_config(cfg), seed=cfg.seed, groups=groups)

@@ -20,7 +20,8 @@ from tqdm import tqdm
 
 from nmt import metrics
 from nmt.data.corpus import read_lines
-from nmt.tasks.config import to_dict, typed_dict
+from nmt.tasks.hydra_setup import to_dict, typed_dict
+from nmt.tasks.translator_setup import TranslatorConfig, build_translator, warn_truncated
 from nmt.utils.io import atomic_open, atomic_write_lines
 
 
@@ -105,28 +106,15 @@ def translate_lines(cfg: DictConfig, lines: list[str]) -> list[str]:
     """Translate `lines` with the checkpoint `cfg.ckpt` and the `search` settings."""
     # torch and the model are only needed in this mode: keep `hyp=FILE` scoring light.
     from nmt.search.strategy import SearchConfig
-    from nmt.translator import Translator
 
     search = SearchConfig(**typed_dict(cfg.search, SearchConfig, "search"))
-    translator = Translator.from_checkpoint(
-        cfg.ckpt,
-        device=cfg.device,
-        quantize=cfg.quantize,
-        max_src_tokens=cfg.max_src_tokens,
-        tgt_lang=cfg.tgt_lang,
-        shortlist=cfg.shortlist,
-    )
-    with tqdm(total=len(lines), file=sys.stderr, disable=not cfg.progress, unit="line") as bar:
+    settings = TranslatorConfig.from_config(cfg)
+    translator = build_translator(cfg.ckpt, settings)
+    with tqdm(total=len(lines), file=sys.stderr, disable=not settings.progress, unit="line") as bar:
         results = translator.translate(
-            lines, search, batch_tokens=cfg.batch_tokens, progress=bar.update
+            lines, search, batch_tokens=settings.batch_tokens, progress=bar.update
         )
-    truncated = sum(result.truncated for result in results)
-    if truncated:
-        print(
-            f"warning: {truncated} source line(s) longer than max_src_tokens="
-            f"{cfg.max_src_tokens} pieces were truncated before translation",
-            file=sys.stderr,
-        )
+    warn_truncated(sum(result.truncated for result in results), settings)
     return [result.text for result in results]
 
 

@@ -17,8 +17,8 @@ from nmt.checkpoint import load_meta
 from nmt.data.datamodule import TranslationDataModule
 from nmt.model.config import Seq2SeqConfig
 from nmt.search.strategy import SearchConfig
-from nmt.tasks.config import to_dict, typed_dict
 from nmt.tasks.data import build_datamodule, ensure_corpus
+from nmt.tasks.hydra_setup import to_dict, typed_dict
 from nmt.training.callbacks import last_checkpoint_path
 from nmt.training.checkpoint_io import AtomicCheckpointIO
 from nmt.training.module import TranslationModule
@@ -72,7 +72,8 @@ def set_threads(cfg: DictConfig) -> None:
 def module_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     """The model/optim/val.search nodes, type-checked and range-checked (ValueError names the key).
 
-    Called first by `train`, so a bad value stops the run before any data is read.
+    Called first by `train`, so a bad value stops the run before any data is read; the
+    checked dicts are what `TranslationModule` receives (and saves as hyper-parameters).
     """
     configs = {
         "model": typed_dict(cfg.model, Seq2SeqConfig, "model"),
@@ -85,10 +86,17 @@ def module_configs(cfg: DictConfig) -> dict[str, dict[str, Any]]:
     return configs
 
 
-def build_module(cfg: DictConfig, datamodule: TranslationDataModule) -> TranslationModule:
-    """The LightningModule for `cfg`, sized by the set-up DataModule's vocabularies."""
+def build_module(
+    cfg: DictConfig,
+    datamodule: TranslationDataModule,
+    configs: dict[str, dict[str, Any]] | None = None,
+) -> TranslationModule:
+    """The LightningModule for `cfg`, sized by the set-up DataModule's vocabularies.
+
+    `configs` are the checked `module_configs(cfg)` when the caller already has them.
+    """
     module = TranslationModule(
-        **module_configs(cfg),
+        **(configs or module_configs(cfg)),
         src_vocab_size=datamodule.src_vocab_size,
         tgt_vocab_size=datamodule.tgt_vocab_size,
         special_ids=dataclasses.asdict(datamodule.special_ids),
@@ -118,7 +126,7 @@ class TrainResult:
 
 def train(cfg: DictConfig) -> TrainResult:
     """Train a model as configured; print `best_checkpoint: PATH` last; return the result."""
-    module_configs(cfg)
+    configs = module_configs(cfg)
     set_threads(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     ckpt_path = resume_checkpoint(cfg)
@@ -128,7 +136,7 @@ def train(cfg: DictConfig) -> TrainResult:
     datamodule.setup("fit")
     if ckpt_path is not None:
         check_resume_vocabulary(ckpt_path, datamodule)
-    module = build_module(cfg, datamodule)
+    module = build_module(cfg, datamodule, configs)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
     trainer: pl.Trainer = instantiate(

@@ -23,8 +23,9 @@ from tqdm import tqdm
 
 from nmt.data.corpus import Utf8Decoder, check_file, read_line_chunks
 from nmt.search.strategy import SearchConfig
-from nmt.tasks.config import typed_dict
-from nmt.translator import Translation, Translator
+from nmt.tasks.hydra_setup import typed_dict
+from nmt.tasks.translator_setup import TranslatorConfig, build_translator, warn_truncated
+from nmt.translator import Translation
 from nmt.utils.io import atomic_open, naming_errors
 from nmt.utils.plot import plot_attention
 
@@ -102,18 +103,12 @@ def translate(cfg: DictConfig) -> None:
     """Translate `input` (or stdin) into `output` (or stdout) with the checkpoint `ckpt`."""
     torch.set_num_threads(cfg.threads or os.cpu_count() or 1)
     search = SearchConfig(**typed_dict(cfg.search, SearchConfig, "search"))
+    settings = TranslatorConfig.from_config(cfg)
     _check_options(cfg)
-    decoder = Utf8Decoder(cfg.input or "<stdin>", cfg.on_invalid_utf8)
-    translator = Translator.from_checkpoint(
-        cfg.ckpt,
-        device=cfg.device,
-        quantize=cfg.quantize,
-        max_src_tokens=cfg.max_src_tokens,
-        tgt_lang=cfg.tgt_lang,
-        shortlist=cfg.shortlist,
-    )
+    decoder = Utf8Decoder(cfg.input or "<stdin>", settings.on_invalid_utf8)
+    translator = build_translator(cfg.ckpt, settings)
     done = truncated = 0
-    show = bool(cfg.progress) and cfg.input is not None
+    show = settings.progress and cfg.input is not None
     with contextlib.ExitStack() as stack:
         source = stack.enter_context(open_input(cfg.input))
         out = stack.enter_context(open_output(cfg.output))
@@ -124,7 +119,7 @@ def translate(cfg: DictConfig) -> None:
             results = translator.translate(
                 lines,
                 search,
-                batch_tokens=cfg.batch_tokens,
+                batch_tokens=settings.batch_tokens,
                 nbest=cfg.nbest,
                 return_attn=bool(cfg.align or cfg.plot.lines),
                 progress=bar.update,
@@ -139,18 +134,15 @@ def translate(cfg: DictConfig) -> None:
         missing = [index for index in cfg.plot.lines if index >= done]
         if missing:  # raised before the outputs are committed: a failed run leaves no file
             raise ValueError(f"plot.lines: {missing[0]} is not an input line (0..{done - 1})")
-    _report(cfg, decoder, truncated)
+    _report(cfg, settings, decoder, truncated)
 
 
-def _report(cfg: DictConfig, decoder: Utf8Decoder, truncated: int) -> None:
+def _report(
+    cfg: DictConfig, settings: TranslatorConfig, decoder: Utf8Decoder, truncated: int
+) -> None:
     """Warnings on stderr: replaced invalid UTF-8, truncated lines, where the plots went."""
     if decoder.summary():
         print(f"warning: {decoder.summary()}", file=sys.stderr)
-    if truncated:
-        print(
-            f"warning: {truncated} input line(s) longer than max_src_tokens={cfg.max_src_tokens} "
-            "pieces were truncated before translation",
-            file=sys.stderr,
-        )
+    warn_truncated(truncated, settings)
     if cfg.plot.lines:
         print(f"attention plots: {_plot_dir(cfg)}", file=sys.stderr)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from nmt.data.data_config import DataConfig
 from nmt.data.datamodule import TranslationDataModule
-from nmt.tasks.config import ROOT_DIR
+from nmt.tasks.hydra_setup import ROOT_DIR
 
 SAMPLE = ROOT_DIR / "data" / "sample"
 
@@ -210,7 +211,7 @@ def test_train_replace_reads_a_cleaned_copy(tmp_path):
     """With data.on_invalid_utf8=replace, SentencePiece and the arrays see U+FFFD."""
     bad = tmp_path / "train.de"
     bad.write_bytes((SAMPLE / "train.de").read_bytes().replace(b"Gott", b"G\xf6tt", 1))
-    datamodule = TranslationDataModule(
+    config = DataConfig(
         bad,
         SAMPLE / "train.en",
         SAMPLE / "valid.de",
@@ -219,6 +220,7 @@ def test_train_replace_reads_a_cleaned_copy(tmp_path):
         spm={"vocab_size": 200},
         on_invalid_utf8="replace",
     )
+    datamodule = TranslationDataModule(config)
     datamodule.setup("fit")
     clean = datamodule._checked_paths()["train"][0]
     assert clean != bad and "G\ufffdtt" in clean.read_text(encoding="utf-8")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from nmt.data.datamodule import spm_settings
+from nmt.cli import config_error
+from nmt.data.data_config import DataConfig
 from nmt.model.config import Seq2SeqConfig
 from nmt.search.strategy import SearchConfig
-from nmt.tasks.config import CONF_DIR, to_dict
+from nmt.tasks.data import data_config
+from nmt.tasks.hydra_setup import CONF_DIR, to_dict
+from nmt.tasks.translator_setup import TranslatorConfig
 from nmt.training.optim_config import OptimConfig
 
 
@@ -21,7 +25,7 @@ def validate_train(cfg) -> None:
     Seq2SeqConfig.from_dict(to_dict(cfg.model))
     OptimConfig(**to_dict(cfg.optim))
     SearchConfig(**to_dict(cfg.val.search))
-    spm_settings(to_dict(cfg.data.spm))
+    data_config(cfg)
     for key in ("trainer", "callbacks", "logger", "corpus", "val"):
         OmegaConf.to_container(cfg[key], resolve=True)
 
@@ -70,3 +74,59 @@ def test_unknown_model_key_is_named(compose_cfg):
 def test_gnmt8_has_eight_layers(compose_cfg):
     cfg = Seq2SeqConfig.from_dict(to_dict(compose_cfg("train", ["model=gnmt8"]).model))
     assert (cfg.encoder.num_layers, cfg.decoder.num_layers, cfg.decoder.hidden_size) == (8, 8, 1024)
+
+
+SCHEMAS = {"model": Seq2SeqConfig, "optim": OptimConfig, "data": DataConfig}
+
+
+@pytest.mark.parametrize("group", sorted(SCHEMAS))
+def test_every_group_option_is_typed_by_its_schema(compose_cfg, group):
+    for option in names(group):
+        cfg = compose_cfg("train", [f"{group}={option}"])
+        assert OmegaConf.get_type(cfg[group]) is SCHEMAS[group], option
+    for option in names("search"):
+        cfg = compose_cfg("train", [f"search@val.search={option}"])
+        assert OmegaConf.get_type(cfg.val.search) is SearchConfig, option
+
+
+def test_schema_defaults_are_the_base_options(compose_cfg):
+    """small/adam_gnmt/beam5 hold no value of their own: the dataclass defaults are theirs."""
+    cfg = compose_cfg("train", ["model=small", "optim=adam_gnmt", "search@val.search=beam5"])
+    for node, schema in ((cfg.model, Seq2SeqConfig), (cfg.optim, OptimConfig)):
+        assert to_dict(node) == to_dict(OmegaConf.structured(schema))
+    assert SearchConfig(**to_dict(cfg.val.search)) == SearchConfig()
+
+
+@pytest.mark.parametrize("name", ["translate", "evaluate"])
+def test_translator_keys_come_from_one_file_at_the_top_level(compose_cfg, name):
+    cfg = compose_cfg(name, ["ckpt=x.ckpt"])
+    assert TranslatorConfig.from_config(cfg) == TranslatorConfig()
+    overrides = ["ckpt=x.ckpt", "quantize=int8", "batch_tokens=100", "shortlist=false"]
+    changed = TranslatorConfig.from_config(compose_cfg(name, overrides))
+    assert changed == TranslatorConfig(quantize="int8", batch_tokens=100, shortlist=False)
+
+
+def test_design_translate_command_line_composes(compose_cfg):
+    """DESIGN.md: translate.py ckpt=PATH input=FILE output=FILE quantize=int8 (or beam size)."""
+    io = ["ckpt=PATH", "input=FILE", "output=FILE"]
+    cfg = compose_cfg("translate", [*io, "quantize=int8"])
+    assert (cfg.ckpt, cfg.input, cfg.output, cfg.quantize) == ("PATH", "FILE", "FILE", "int8")
+    assert compose_cfg("translate", [*io, "search.beam_size=3"]).search.beam_size == 3
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("optim.lr=abc", "error: optim.lr: Value 'abc' of type 'str' could not be converted"),
+        (
+            "model.decoder.hiden_size=3",
+            "error: model.decoder.hiden_size: Key 'hiden_size' is not in struct "
+            "(known: num_layers, hidden_size, dropout)",
+        ),
+        ("foo=3", "error: config: Could not override 'foo'"),
+    ],
+)
+def test_composition_errors_name_the_key(compose_cfg, override, expected):
+    with pytest.raises(HydraException) as info:
+        compose_cfg("train", [override])
+    assert config_error(info.value).startswith(expected)

@@ -15,8 +15,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from nmt.tasks.config import CONF_DIR, ROOT_DIR, to_dict
 from nmt.tasks.evaluate import evaluate
+from nmt.tasks.hydra_setup import CONF_DIR, ROOT_DIR, to_dict
 
 SAMPLE = ROOT_DIR / "data" / "sample"
 N_LINES = 30

@@ -14,8 +14,8 @@ from nmt.data.corpus import read_lines
 from nmt.data.dataset import ParallelDataset
 from nmt.data.multilingual import resample_counts, tag_line
 from nmt.search.strategy import SearchConfig
-from nmt.tasks.config import ROOT_DIR
 from nmt.tasks.data import build_datamodule, ensure_corpus
+from nmt.tasks.hydra_setup import ROOT_DIR
 from nmt.tasks.train import train
 from nmt.translator import Translator
 from tests.conftest import SAMPLE_DIR, compose_config

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from nmt.search.strategy import SearchConfig
-from nmt.tasks.config import ROOT_DIR
+from nmt.tasks.hydra_setup import ROOT_DIR
 from nmt.translator import Translator
 
 EXAMPLE_CKPT = '"best.ckpt"'

@@ -10,7 +10,7 @@ import pytest
 
 from nmt.data.corpus import read_lines, split_lines
 from nmt.search.strategy import SearchConfig
-from nmt.tasks.config import ROOT_DIR
+from nmt.tasks.hydra_setup import ROOT_DIR
 from nmt.translator import Translator
 
 NASTY = [

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from nmt.data.corpus import Utf8Decoder
 from nmt.search.strategy import SearchConfig
-from nmt.tasks.config import to_dict
+from nmt.tasks.hydra_setup import to_dict
 from nmt.tasks.translate import translate
 from nmt.translator import LINE_BREAKS, Translator, one_line
 from tests.conftest import compose_config

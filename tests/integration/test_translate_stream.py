@@ -17,7 +17,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from nmt import cli
 from nmt.data.corpus import read_lines
-from nmt.tasks.config import ROOT_DIR
+from nmt.tasks.hydra_setup import ROOT_DIR
 from nmt.tasks.translate import translate
 from nmt.translator import Translator
 from tests.conftest import compose_config

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from nmt.model.cells import CustomLSTM, GRULayer, build_rnn
+from nmt.model.cells import CustomLSTM, GRULayer, build_rnn, is_residual
 from nmt.model.config import RNN_TYPES
 
 B, T, IN, H = 3, 5, 4, 6
@@ -160,3 +160,9 @@ def test_build_rnn_types_and_errors():
         build_rnn("rnn_tanh", IN, H)
     with pytest.raises(ValueError, match="variant"):
         CustomLSTM(IN, H, "vanilla")
+
+
+@pytest.mark.parametrize("num_layers", [2, 4, 8])
+def test_layers_from_the_third_are_residual(num_layers):
+    expected_residual = [False, False] + [True] * (num_layers - 2)
+    assert [is_residual(k) for k in range(1, num_layers + 1)] == expected_residual

@@ -14,7 +14,7 @@ import time
 import pytest
 import torch
 
-from nmt.tasks.config import ROOT_DIR
+from nmt.tasks.hydra_setup import ROOT_DIR
 from nmt.training.checkpoint_io import AtomicCheckpointIO
 
 OLD = {"global_step": 1, "state_dict": {"w": torch.ones(64, 64)}}

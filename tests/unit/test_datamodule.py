@@ -12,6 +12,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 import nmt.data.datamodule as datamodule_module
 from nmt.data.batch import Batch
+from nmt.data.data_config import DataConfig
 from nmt.data.datamodule import TranslationDataModule
 from nmt.tokenizer import SpecialIds, SpmTokenizer
 
@@ -38,9 +39,8 @@ def make_dm(files, **overrides):
         "batch_tokens": 120,
         "valid_batch_tokens": 200,
         "num_workers": 0,
-        "seed": 7,
     }
-    return TranslationDataModule(**{**args, **overrides})
+    return TranslationDataModule(DataConfig(**{**args, **overrides}), seed=7)
 
 
 def ready(files, **overrides):

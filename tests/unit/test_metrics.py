@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nmt import metrics
-from nmt.tasks.config import ROOT_DIR
+from nmt.tasks.hydra_setup import ROOT_DIR
 
 SACREBLEU = [sys.executable, "-m", "sacrebleu"]
 N_LINES = 40

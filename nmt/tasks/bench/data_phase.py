@@ -6,6 +6,7 @@ earlier phase left behind.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import shutil
 import tempfile
@@ -17,9 +18,10 @@ from typing import Any
 from omegaconf import DictConfig
 
 from nmt.data.binarize import binarize, spm_model_path
-from nmt.data.datamodule import TranslationDataModule, spm_settings
+from nmt.data.data_config import DataConfig, SpmConfig
+from nmt.data.datamodule import TranslationDataModule
 from nmt.tasks.bench.process import RssMonitor, in_fresh_process, peak_rss_mb
-from nmt.tasks.config import to_dict
+from nmt.tasks.hydra_setup import to_dict
 from nmt.tokenizer import SpmTokenizer
 
 _VALID_LINES = 1000
@@ -84,7 +86,7 @@ def bench_data(
         figures on the original corpus (`small_*`).
     """
     work_dir = Path(work_dir)
-    settings = spm_settings(spm or {"vocab_size": 8000})
+    settings = dataclasses.asdict(SpmConfig(**(spm or {"vocab_size": 8000})))
     small = (Path(train_src), Path(train_tgt))
     valid = _write_repeated(small, work_dir / "valid", _VALID_LINES)
     big = _write_repeated(small, work_dir / "big", pairs)
@@ -138,7 +140,7 @@ def _write_repeated(files: tuple[Path, Path], prefix: Path, count: int) -> tuple
 def _datamodule(
     train: tuple[Path, Path], valid: tuple[Path, Path], args: Mapping[str, Any]
 ) -> TranslationDataModule:
-    return TranslationDataModule(*train, *valid, **args)
+    return TranslationDataModule(DataConfig(*train, *valid, **args))
 
 
 def _binarize_phase(

@@ -23,8 +23,8 @@ from nmt.data.corpus import read_lines
 from nmt.search.strategy import SearchConfig
 from nmt.tasks.bench.process import Runner
 from nmt.tasks.bench.train_phase import StepTimer, fit_timed
-from nmt.tasks.config import to_dict
 from nmt.tasks.data import build_datamodule
+from nmt.tasks.hydra_setup import to_dict
 from nmt.tasks.train import build_module
 from nmt.translator import Translator
 

@@ -23,8 +23,8 @@ from nmt.tasks.bench.process import Runner, in_fresh_process, in_this_process
 from nmt.tasks.bench.scaling_phase import scaling_phase
 from nmt.tasks.bench.train_phase import train_checkpoint, train_phase
 from nmt.tasks.bench.translate_phase import translate_phase
-from nmt.tasks.config import to_dict
 from nmt.tasks.data import ensure_corpus
+from nmt.tasks.hydra_setup import to_dict
 
 TASKS = ("data", "train", "translate", "all", "scaling")
 

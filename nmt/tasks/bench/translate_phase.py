@@ -18,8 +18,9 @@ from nmt.model.flops import decode_step_flops, encoder_flops_per_token
 from nmt.search.strategy import SearchConfig
 from nmt.tasks.bench.machine import with_mfu
 from nmt.tasks.bench.process import Runner, peak_rss_mb
-from nmt.tasks.config import to_dict
-from nmt.translator import Translation, Translator
+from nmt.tasks.hydra_setup import to_dict
+from nmt.tasks.translator_setup import TranslatorConfig, build_translator
+from nmt.translator import Translation
 
 DECODE_FLOPS_FORMULA = (
     "sum over lines of nmt.model.flops.encoder_flops_per_token x S + beam_size x (T + 1) x "
@@ -138,12 +139,12 @@ def _translate_phase(
 ) -> dict[str, Any]:
     """Load the model (untimed), warm up, then translate `lines` in chunks until `limit` s."""
     torch.set_num_threads(settings.threads)
-    translator = Translator.from_checkpoint(
-        ckpt,
+    variant = TranslatorConfig(
         quantize=options["quantize"],
         shortlist=options["shortlist"],
         max_src_tokens=settings.max_src_tokens,
     )
+    translator = build_translator(ckpt, variant)
     config = SearchConfig(**search)
     translator.translate(lines[: settings.warmup_lines], config, batch_tokens=settings.batch_tokens)
     results: list[Translation] = []

@@ -1,0 +1,81 @@
+"""The translation settings that `translate` and `evaluate` share, and the Translator they build.
+
+The keys sit at the top level of conf/translate.yaml and conf/evaluate.yaml
+(`quantize=int8`, `device=cuda`, ...), included there from conf/translator/default.yaml;
+their defaults are `TranslatorConfig`'s, registered in Hydra's ConfigStore (`hydra_setup`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from omegaconf import DictConfig
+
+from nmt.data.corpus import ON_INVALID_UTF8
+
+if TYPE_CHECKING:
+    from nmt.translator import Translator
+
+
+@dataclass(frozen=True)
+class TranslatorConfig:
+    """How a checkpoint is loaded and fed, checked before anything is read."""
+
+    device: str = "cpu"  # cpu, cuda, cuda:1, ...
+    quantize: str | None = None  # int8: dynamic int8 LSTM/Linear on the CPU
+    shortlist: bool = True  # decode over the checkpoint's shortlist (if any); false: all pieces
+    max_src_tokens: int = 250  # longer inputs are truncated to this many pieces (warned)
+    tgt_lang: str | None = None  # multilingual checkpoint: the language to translate into
+    batch_tokens: int = 6000  # padded source tokens x beam size per batch
+    progress: bool = True  # progress bar on stderr
+    on_invalid_utf8: str = "error"  # error: stop naming the line | replace: U+FFFD, counted
+
+    def __post_init__(self) -> None:
+        if self.quantize not in (None, "int8"):
+            raise ValueError(f"quantize must be null or int8, got {self.quantize!r}")
+        for key in ("shortlist", "progress"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"{key} must be true or false, got {getattr(self, key)!r}")
+        for key in ("max_src_tokens", "batch_tokens"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
+        if self.on_invalid_utf8 not in ON_INVALID_UTF8:
+            raise ValueError(
+                f"on_invalid_utf8 must be one of {', '.join(ON_INVALID_UTF8)}, "
+                f"got {self.on_invalid_utf8!r}"
+            )
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> TranslatorConfig:
+        """Pick the translator keys out of a composed translate/evaluate config."""
+        return cls(**{f.name: cfg[f.name] for f in dataclasses.fields(cls)})
+
+
+def build_translator(ckpt: str, config: TranslatorConfig) -> Translator:
+    """Load the checkpoint `ckpt` as `config` says."""
+    # Imported here: torch and the model are only needed once a checkpoint is loaded, so
+    # `evaluate hyp=FILE` stays light.
+    from nmt.translator import Translator
+
+    return Translator.from_checkpoint(
+        ckpt,
+        device=config.device,
+        quantize=config.quantize,
+        max_src_tokens=config.max_src_tokens,
+        tgt_lang=config.tgt_lang,
+        shortlist=config.shortlist,
+    )
+
+
+def warn_truncated(count: int, config: TranslatorConfig) -> None:
+    """Say on stderr how many input lines were cut to `max_src_tokens` pieces (if any)."""
+    if count:
+        print(
+            f"warning: {count} input line(s) longer than max_src_tokens={config.max_src_tokens} "
+            "pieces were truncated before translation",
+            file=sys.stderr,
+        )
