@@ -162,3 +162,8 @@ def is_residual(layer: int) -> bool:
     residual sum needs equal input and output sizes, which layers 1 and 2 do not have.
     """
     return layer >= 3
+
+
+def layer_norms(sizes: list[int]) -> nn.ModuleList:
+    """One `nn.LayerNorm` per layer output size (`model.layer_norm`)."""
+    return nn.ModuleList(nn.LayerNorm(size) for size in sizes)

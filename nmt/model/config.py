@@ -51,13 +51,22 @@ class AttentionConfig:
 
 @dataclass
 class Seq2SeqConfig:
-    """The whole network. Vocabulary sizes come from the tokenizer, not from here."""
+    """The whole network. Vocabulary sizes come from the tokenizer, not from here.
+
+    `layer_norm` normalises the output of every recurrent layer, encoder and decoder, after the
+    residual sum (Ba et al. 2016, applied between layers as in Marian's RNN models rather than
+    inside the cell, so the fused LSTM kernel stays). `bridge` starts every decoder layer from
+    h = tanh(W · mean of the encoder outputs) instead of zeros (the "bridge" of Nematus and
+    JoeyNMT), so the decoder sees the source before attention has formed.
+    """
 
     rnn_type: str = "lstm"
     embed_dim: int = 256
     share_embeddings: bool = True
     tie_output: bool = False
     init_range: float = 0.1
+    layer_norm: bool = False
+    bridge: bool = False
     encoder: StackConfig = field(default_factory=StackConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
     decoder: StackConfig = field(default_factory=StackConfig)

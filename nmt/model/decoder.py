@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from nmt.model.attention import BahdanauAttention
-from nmt.model.cells import LayerState, build_rnn, is_residual
+from nmt.model.cells import LayerState, build_rnn, is_residual, layer_norms
 
 
 class DecoderState(NamedTuple):
@@ -83,6 +83,8 @@ class GNMTDecoder(nn.Module):
         rnn_type: Recurrent unit (`model.rnn_type`).
         attention: The attention module; its key size is the encoder output size D.
         context_size: Encoder output size D.
+        layer_norm: Normalise every layer's output (after the residual sum; `model.layer_norm`).
+        bridge: Start from h = tanh(W · mean encoder output) instead of zeros (`model.bridge`).
     """
 
     def __init__(
@@ -94,6 +96,8 @@ class GNMTDecoder(nn.Module):
         rnn_type: str,
         attention: BahdanauAttention,
         context_size: int,
+        layer_norm: bool = False,
+        bridge: bool = False,
     ) -> None:
         super().__init__()
         self.hidden_size = hidden_size
@@ -108,9 +112,11 @@ class GNMTDecoder(nn.Module):
             ]
         )
         self.dropout = nn.Dropout(dropout)
+        self.norms = layer_norms([hidden_size] * num_layers) if layer_norm else None
+        self.bridge = nn.Linear(context_size, num_layers * hidden_size) if bridge else None
 
     def init_state(self, enc_out: Tensor, keys: Tensor, src_mask: Tensor) -> DecoderState:
-        """Build the initial state: zero recurrent states plus the encoder memory.
+        """Build the initial state: recurrent states plus the encoder memory.
 
         Args:
             enc_out: Encoder outputs (B,S,D).
@@ -118,9 +124,18 @@ class GNMTDecoder(nn.Module):
             src_mask: (B,S) bool, True on real tokens.
 
         Returns:
-            DecoderState with h, c of shape (L,B,H) filled with zeros (c None for GRU).
+            DecoderState with h of shape (L,B,H), zeros or from the bridge, and c zeros
+            (None for GRU).
         """
-        h = enc_out.new_zeros(self.num_layers, enc_out.shape[0], self.hidden_size)
+        if self.bridge is None:
+            h = enc_out.new_zeros(self.num_layers, enc_out.shape[0], self.hidden_size)
+        else:
+            real = src_mask.unsqueeze(2).to(enc_out.dtype)  # (B,S,1)
+            mean = (enc_out * real).sum(1) / real.sum(1)  # (B,D): padding excluded
+            h = torch.tanh(self.bridge(mean))  # (B,L*H)
+            h = (
+                h.view(-1, self.num_layers, self.hidden_size).transpose(0, 1).contiguous()
+            )  # (L,B,H)
         c = torch.zeros_like(h) if self.is_lstm_like else None
         return DecoderState(h=h, c=c, enc_out=enc_out, keys=keys, src_mask=src_mask)
 
@@ -136,14 +151,19 @@ class GNMTDecoder(nn.Module):
         """
         x = self.dropout(tgt_emb)
         x, first_state = self.layers[0](x, state.layer(0))  # (B,T,H)
+        x = self._normalise(x, 0)
         context, attn = self.attention(x, state.keys, state.enc_out, state.src_mask)  # (B,T,D)
         layer_states = [first_state]
         for index in range(1, self.num_layers):
             rnn_in = torch.cat([self.dropout(x), context], dim=2)  # (B,T,H+D)
             out, layer_state = self.layers[index](rnn_in, state.layer(index))  # (B,T,H)
-            x = out + x if is_residual(index + 1) else out
+            x = self._normalise(out + x if is_residual(index + 1) else out, index)
             layer_states.append(layer_state)
         return x, attn, self._next_state(layer_states, state)
+
+    def _normalise(self, x: Tensor, layer: int) -> Tensor:
+        """Layer-normalise the output of 0-based layer `layer` when `layer_norm` is on."""
+        return x if self.norms is None else self.norms[layer](x)
 
     def step(self, emb: Tensor, state: DecoderState) -> tuple[Tensor, Tensor, DecoderState]:
         """Decode one position, calling every layer on a length-1 sequence.

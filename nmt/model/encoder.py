@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from nmt.model.cells import build_rnn, is_residual
+from nmt.model.cells import build_rnn, is_residual, layer_norms
 
 
 def reverse_within_lengths(x: Tensor, lengths: Tensor) -> Tensor:
@@ -41,10 +41,17 @@ class GNMTEncoder(nn.Module):
         num_layers: Number of layers L >= 2 (`model.encoder.num_layers`, checked by its config).
         dropout: Dropout probability on layer inputs (`model.encoder.dropout`).
         rnn_type: Recurrent unit (`model.rnn_type`).
+        layer_norm: Normalise every layer's output (after the residual sum; `model.layer_norm`).
     """
 
     def __init__(
-        self, input_size: int, hidden_size: int, num_layers: int, dropout: float, rnn_type: str
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        dropout: float,
+        rnn_type: str,
+        layer_norm: bool = False,
     ) -> None:
         super().__init__()
         self.hidden_size = hidden_size
@@ -55,6 +62,8 @@ class GNMTEncoder(nn.Module):
             + [build_rnn(rnn_type, hidden_size, hidden_size) for _ in range(num_layers - 2)]
         )
         self.dropout = nn.Dropout(dropout)
+        sizes = [2 * hidden_size] + [hidden_size] * (num_layers - 1)
+        self.norms = layer_norms(sizes) if layer_norm else None
 
     @property
     def output_size(self) -> int:
@@ -86,7 +95,12 @@ class GNMTEncoder(nn.Module):
             enc_out (B,S,H). Positions past a sequence's length hold unspecified values.
         """
         x = self.bidirectional_layer(self.dropout(src_emb), src_lengths)  # (B,S,2H)
+        x = self._normalise(x, 0)
         for index, rnn in enumerate(self.layers, start=2):
             out, _ = rnn(self.dropout(x))  # (B,S,H)
-            x = out + x if is_residual(index) else out
+            x = self._normalise(out + x if is_residual(index) else out, index - 1)
         return x
+
+    def _normalise(self, x: Tensor, layer: int) -> Tensor:
+        """Layer-normalise the output of 0-based layer `layer` when `layer_norm` is on."""
+        return x if self.norms is None else self.norms[layer](x)

@@ -13,7 +13,8 @@ def init_uniform_(module: nn.Module, init_range: float) -> None:
 
     GNMT (Wu et al. 2016, sec. 8.1) uses 0.04 and NVIDIA's GNMT v2 uses 0.1. Parameters whose
     initial value is part of their definition are then restored: the attention's normalisation
-    scale g = 1/sqrt(A) and bias b = 0, and the padding rows of embeddings (zero, never updated).
+    scale g = 1/sqrt(A) and bias b = 0, the padding rows of embeddings (zero, never updated) and
+    layer norms (gain 1, bias 0).
     `init_range == 0` keeps PyTorch's default initialisation instead (a zero network would never
     break symmetry).
 
@@ -31,3 +32,5 @@ def init_uniform_(module: nn.Module, init_range: float) -> None:
                 sub.reset_normalization()
             elif isinstance(sub, nn.Embedding) and sub.padding_idx is not None:
                 sub.weight[sub.padding_idx].zero_()
+            elif isinstance(sub, nn.LayerNorm):
+                sub.reset_parameters()  # gain 1, bias 0

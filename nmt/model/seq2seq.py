@@ -158,7 +158,12 @@ def build_model(
     )
     enc_cfg, dec_cfg = config.encoder, config.decoder
     encoder = GNMTEncoder(
-        config.embed_dim, enc_cfg.hidden_size, enc_cfg.num_layers, enc_cfg.dropout, config.rnn_type
+        config.embed_dim,
+        enc_cfg.hidden_size,
+        enc_cfg.num_layers,
+        enc_cfg.dropout,
+        config.rnn_type,
+        config.layer_norm,
     )
     attention = BahdanauAttention(
         dec_cfg.hidden_size,
@@ -174,6 +179,8 @@ def build_model(
         config.rnn_type,
         attention,
         encoder.output_size,
+        config.layer_norm,
+        config.bridge,
     )
     output_proj = nn.Linear(dec_cfg.hidden_size, tgt_vocab_size)
     if config.tie_output:

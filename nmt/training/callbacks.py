@@ -67,6 +67,25 @@ def last_checkpoint_path(trainer: pl.Trainer) -> Path:
     return Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
 
 
+class WallClock(pl.Callback):
+    """Log the minutes since this fit started as `time/elapsed_min` at every validation.
+
+    The clock includes validation time, as `trainer.max_time` does, so the logged curve of
+    `val/bleu` against `time/elapsed_min` is quality per minute of the training budget. A
+    resumed run starts its clock again.
+    """
+
+    def __init__(self) -> None:
+        self._start: float | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._start = time.monotonic()
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._start is not None and trainer.state.fn == "fit":
+            pl_module.log("time/elapsed_min", (time.monotonic() - self._start) / 60.0)
+
+
 class CheckpointOnSignal(pl.Callback):
     """On SIGTERM or SIGINT, finish the running batch, save `last.ckpt`, and stop.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -66,15 +67,21 @@ def test_piped_output_has_results_on_stdout_and_a_line_per_validation(tmp_path):
 
 def test_train_returns_the_printed_best_checkpoint_and_its_bleu(tmp_path, capsys):
     overrides = ["experiment=smoke", "trainer.max_steps=4", "trainer.val_check_interval=2"]
+    started = time.monotonic()
     result = train(compose_config("train", tmp_path, overrides))
+    minutes = (time.monotonic() - started) / 60
     printed = capsys.readouterr().out.strip().splitlines()[-1]
     assert printed == f"best_checkpoint: {result.best_checkpoint}"
     assert Path(result.best_checkpoint).is_file()
     assert result.steps == 4 and result.skipped_updates == 0
     # the best validation BLEU of the run, as the CSV logger recorded every validation
     with open(next((tmp_path / "out").glob("csv/metrics.csv")), encoding="utf-8") as handle:
-        scores = [float(row["val/bleu"]) for row in csv.DictReader(handle) if row["val/bleu"]]
+        rows = list(csv.DictReader(handle))
+    scores = [float(row["val/bleu"]) for row in rows if row["val/bleu"]]
     assert len(scores) >= 2 and result.valid_bleu == pytest.approx(max(scores))
+    # the wall clock of every validation during the fit: increasing, within the run's time
+    clock = [float(row["time/elapsed_min"]) for row in rows if row["time/elapsed_min"]]
+    assert len(clock) == 2 and 0 < clock[0] < clock[1] < minutes
 
 
 def test_missing_training_file_is_one_line_error(tmp_path):

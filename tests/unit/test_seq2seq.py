@@ -62,6 +62,55 @@ def test_step_by_step_equals_teacher_forcing(rnn_type):
     torch.testing.assert_close(step_attn, attn, rtol=0, atol=1e-10)
 
 
+@pytest.mark.parametrize("knobs", [{"layer_norm": True}, {"bridge": True}])
+def test_layer_norm_and_bridge_keep_both_paths_equal_and_padding_exact(knobs):
+    torch.manual_seed(5)
+    model = build_model(_config("lstm", layers=3, **knobs), V, V).double().eval()
+    src, src_lengths, tgt_in = _batch(seed=6)
+    with torch.no_grad():
+        logits = model(src, src_lengths, tgt_in)
+        step_log_probs, _ = _step_through(model, src, src_lengths, tgt_in)
+        expected = F.log_softmax(logits, -1).float()
+        torch.testing.assert_close(step_log_probs, expected, rtol=0, atol=1e-6)
+        for b in range(src.shape[0]):
+            n = int(src_lengths[b])
+            alone = model(src[b : b + 1, :n], src_lengths[b : b + 1], tgt_in[b : b + 1])
+            torch.testing.assert_close(logits[b], alone[0], rtol=0, atol=1e-12)
+
+
+def test_layer_norm_normalises_every_encoder_layer_output():
+    torch.manual_seed(7)
+    model = build_model(_config("lstm", layers=3, layer_norm=True), V, V).double().eval()
+    encoder = model.encoder
+    src, src_lengths, tgt_in = _batch(seed=8)
+    emb = model.src_embed(src)
+    with torch.no_grad():
+        x = F.layer_norm(encoder.bidirectional_layer(emb, src_lengths), (16,))  # gain 1, bias 0
+        x = F.layer_norm(encoder.layers[0](x)[0], (8,))  # layer 2: not residual
+        out = encoder.layers[1](x)[0]
+        expected = F.layer_norm(out + x, (8,))  # layer 3: residual, then normalised
+        torch.testing.assert_close(encoder(emb, src_lengths), expected, rtol=0, atol=1e-12)
+        top, _ = model.features(src, src_lengths, tgt_in)  # (B,T,H): decoder's normalised top
+    torch.testing.assert_close(top.mean(-1), torch.zeros(top.shape[:2], dtype=top.dtype))
+    variance = top.var(-1, unbiased=False)
+    torch.testing.assert_close(variance, torch.ones_like(variance), rtol=0, atol=1e-3)
+
+
+def test_bridge_starts_the_decoder_from_the_mean_of_the_real_encoder_outputs():
+    torch.manual_seed(9)
+    model = build_model(_config("lstm", layers=2, bridge=True), V, V).double().eval()
+    src, src_lengths, _ = _batch(seed=10)
+    with torch.no_grad():
+        enc = model.encode(src, src_lengths)
+        state = model.init_state(enc)
+        bridge = model.decoder.bridge
+        for b, n in enumerate(src_lengths.tolist()):
+            mean = enc.enc_out[b, :n].mean(0)  # (D,): padding left out
+            expected = torch.tanh(bridge.weight @ mean + bridge.bias).view(2, 8)  # (L,H)
+            torch.testing.assert_close(state.h[:, b], expected, rtol=0, atol=1e-12)
+    assert torch.all(state.c == 0)
+
+
 def test_step_by_step_equals_teacher_forcing_float32():
     torch.manual_seed(1)
     model = build_model(_config("lstm", size=16, layers=4), V, V).eval()
