@@ -1,4 +1,4 @@
-"""Attention heatmaps as PNG files (matplotlib, headless)."""
+"""Attention heatmaps and training curves as PNG files (matplotlib, headless)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,33 @@ def plot_attention(
     ax.set_xlabel("source")
     ax.set_ylabel("target")
     fig.tight_layout()
+    _save(fig, plt, path)
+
+
+def plot_curves(
+    series: dict[str, tuple[list[float], list[float]]], path: Path, title: str = ""
+) -> None:
+    """Draw validation BLEU (y) against training minutes (x), one line per labelled run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.0, 4.5))
+    for label, (minutes, bleu) in series.items():
+        ax.plot(minutes, bleu, marker="o", markersize=3, label=label)
+    ax.set_xlabel("training minutes (wall clock, validation included)")
+    ax.set_ylabel("valid BLEU (greedy)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    _save(fig, plt, path)
+
+
+def _save(fig: object, plt: object, path: Path) -> None:
+    """Write the figure atomically (temporary file, then rename) and close it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp.png")
     fig.savefig(tmp, dpi=100)
