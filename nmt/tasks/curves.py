@@ -13,7 +13,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from nmt.utils.plot import plot_curves
 
@@ -58,11 +58,30 @@ def summary_line(label: str, points: list[Validation], plateau_ppl: float) -> st
     )
 
 
+def run_overrides(run_dir: str | Path) -> list[str]:
+    """The run's command-line overrides (Hydra's `.hydra/overrides.yaml`), `hydra.*` left out."""
+    path = Path(run_dir) / ".hydra" / "overrides.yaml"
+    if not path.is_file():
+        return []
+    return [str(o) for o in OmegaConf.load(path) if not str(o).startswith("hydra.")]
+
+
+def run_labels(runs: list[str]) -> list[str]:
+    """Label each run by the overrides that set it apart from the others (else its directory)."""
+    overrides = [run_overrides(run) for run in runs]
+    shared = set.intersection(*map(set, overrides)) if len(runs) > 1 else set()
+    own = [[o for o in found if o not in shared] for found in overrides]
+    return [", ".join(mine) or str(run) for mine, run in zip(own, runs, strict=True)]
+
+
 def curves(cfg: DictConfig) -> None:
-    """Print one summary line per run of `runs` ({label: run dir}) and plot BLEU vs minutes."""
+    """Print one summary line per run of `runs` (run dirs) and plot BLEU against minutes."""
     if not cfg.runs:
-        raise ValueError("runs: give at least one {label: training run directory}")
-    series = {str(label): read_validations(run) for label, run in cfg.runs.items()}
+        raise ValueError("runs: give at least one training run directory (runs=[DIR,...])")
+    if cfg.labels and len(cfg.labels) != len(cfg.runs):
+        raise ValueError(f"labels: {len(cfg.labels)} labels for {len(cfg.runs)} runs")
+    labels = [str(x) for x in cfg.labels] or run_labels([str(run) for run in cfg.runs])
+    series = {label: read_validations(run) for label, run in zip(labels, cfg.runs, strict=True)}
     for label, points in series.items():
         print(summary_line(label, points, cfg.plateau_ppl))
     if cfg.output:

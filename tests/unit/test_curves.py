@@ -33,7 +33,9 @@ def test_table_finds_the_plateau_exit_and_the_best_bleu(tmp_path, capsys):
     )
     png = tmp_path / "curves.png"
     cfg = compose_config(
-        "curves", tmp_path, [f"+runs={{old: {old}, new: {new}}}", f"output={png}", "plateau_ppl=50"]
+        "curves",
+        tmp_path,
+        [f"runs=[{old},{new}]", "labels=[old,new]", f"output={png}", "plateau_ppl=50"],
     )
     curves(cfg)
     lines = capsys.readouterr().out.splitlines()
@@ -47,6 +49,23 @@ def test_table_finds_the_plateau_exit_and_the_best_bleu(tmp_path, capsys):
     )
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".*.tmp.png"))  # written atomically
+
+
+def test_runs_are_labelled_by_the_overrides_that_differ(tmp_path, capsys):
+    jobs = []
+    for index, value in enumerate(["false", "true"]):
+        run = _run(tmp_path / f"job{index}", [(100, 2.0, 40.0, 5.0)])
+        (run / ".hydra").mkdir()
+        (run / ".hydra" / "overrides.yaml").write_text(
+            f"- experiment=bible_de_en\n- model.layer_norm={value}\n- hydra.sweep.dir=x\n"
+        )
+        jobs.append(str(run))
+    curves(compose_config("curves", tmp_path, [f"runs=[{','.join(jobs)}]"]))
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[0] for line in out] == [
+        "model.layer_norm=false",
+        "model.layer_norm=true",
+    ]
 
 
 def test_validations_without_a_clock_are_left_out(tmp_path):
