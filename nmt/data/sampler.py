@@ -112,15 +112,20 @@ class TokenBudgetBatchSampler:
     def __iter__(self) -> Iterator[list[int]]:
         """Yield this rank's remaining batches of the epoch, advancing `position`.
 
-        After a complete pass `position` returns to 0, so iterating again without
-        `set_epoch` repeats the same epoch (as torch's DistributedSampler does).
+        `position` returns to 0 as the last batch is handed out, so iterating again without
+        `set_epoch` repeats the same epoch (as torch's DistributedSampler does), also when the
+        consumer stops after `len(self)` batches without exhausting the generator (Lightning's
+        validation loop does: a reset after the loop would never run, and every later pass
+        would start at the end and yield nothing).
         """
         batches = self._rank_batches()
         while self.position < len(batches):
             batch = batches[self.position]
-            self.position += 1
+            self.position = (self.position + 1) % len(batches)
             yield batch.tolist()
-        self.position = 0
+            if self.position == 0:
+                return
+        self.position = 0  # restored at the end of the epoch: nothing is left of it
 
     def _rank_batches(self) -> list[np.ndarray]:
         """This rank's share of the epoch's batches, built once per epoch."""

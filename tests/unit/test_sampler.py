@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -119,6 +121,15 @@ def test_resume_yields_exactly_the_remaining_batches(lengths):
     assert taken + list(restored) == expected
     restored.set_epoch(4)
     assert restored.position == 0 and len(list(restored)) == len(restored)
+
+
+def test_a_pass_stopped_at_its_last_batch_still_completes_the_epoch(lengths):
+    # Lightning's validation loop takes len(sampler) batches and never asks for one more, so
+    # the generator is not exhausted; the next validation must still get every batch.
+    sampler = make(lengths, shuffle=False)
+    full = list(sampler)
+    for _ in range(3):
+        assert list(itertools.islice(iter(sampler), len(sampler))) == full
 
 
 def test_invalid_settings(lengths):
