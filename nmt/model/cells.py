@@ -167,3 +167,8 @@ def is_residual(layer: int) -> bool:
 def layer_norms(sizes: list[int]) -> nn.ModuleList:
     """One `nn.LayerNorm` per layer output size (`model.layer_norm`)."""
     return nn.ModuleList(nn.LayerNorm(size) for size in sizes)
+
+
+def normalise(norms: nn.ModuleList | None, x: Tensor, layer: int) -> Tensor:
+    """Layer-normalise the output of 0-based layer `layer`; `norms` None (no layer_norm) keeps x."""
+    return x if norms is None else norms[layer](x)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from nmt.model.attention import BahdanauAttention
-from nmt.model.cells import LayerState, build_rnn, is_residual, layer_norms
+from nmt.model.cells import LayerState, build_rnn, is_residual, layer_norms, normalise
 
 
 class DecoderState(NamedTuple):
@@ -151,19 +151,15 @@ class GNMTDecoder(nn.Module):
         """
         x = self.dropout(tgt_emb)
         x, first_state = self.layers[0](x, state.layer(0))  # (B,T,H)
-        x = self._normalise(x, 0)
+        x = normalise(self.norms, x, 0)
         context, attn = self.attention(x, state.keys, state.enc_out, state.src_mask)  # (B,T,D)
         layer_states = [first_state]
         for index in range(1, self.num_layers):
             rnn_in = torch.cat([self.dropout(x), context], dim=2)  # (B,T,H+D)
             out, layer_state = self.layers[index](rnn_in, state.layer(index))  # (B,T,H)
-            x = self._normalise(out + x if is_residual(index + 1) else out, index)
+            x = normalise(self.norms, out + x if is_residual(index + 1) else out, index)
             layer_states.append(layer_state)
         return x, attn, self._next_state(layer_states, state)
-
-    def _normalise(self, x: Tensor, layer: int) -> Tensor:
-        """Layer-normalise the output of 0-based layer `layer` when `layer_norm` is on."""
-        return x if self.norms is None else self.norms[layer](x)
 
     def step(self, emb: Tensor, state: DecoderState) -> tuple[Tensor, Tensor, DecoderState]:
         """Decode one position, calling every layer on a length-1 sequence.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from nmt.model.cells import build_rnn, is_residual, layer_norms
+from nmt.model.cells import build_rnn, is_residual, layer_norms, normalise
 
 
 def reverse_within_lengths(x: Tensor, lengths: Tensor) -> Tensor:
@@ -95,12 +95,8 @@ class GNMTEncoder(nn.Module):
             enc_out (B,S,H). Positions past a sequence's length hold unspecified values.
         """
         x = self.bidirectional_layer(self.dropout(src_emb), src_lengths)  # (B,S,2H)
-        x = self._normalise(x, 0)
+        x = normalise(self.norms, x, 0)
         for index, rnn in enumerate(self.layers, start=2):
             out, _ = rnn(self.dropout(x))  # (B,S,H)
-            x = self._normalise(out + x if is_residual(index) else out, index - 1)
+            x = normalise(self.norms, out + x if is_residual(index) else out, index - 1)
         return x
-
-    def _normalise(self, x: Tensor, layer: int) -> Tensor:
-        """Layer-normalise the output of 0-based layer `layer` when `layer_norm` is on."""
-        return x if self.norms is None else self.norms[layer](x)

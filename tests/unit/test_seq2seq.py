@@ -47,6 +47,14 @@ def _step_through(model: Seq2Seq, src, src_lengths, tgt_in):
     return torch.stack(log_probs, 1), torch.stack(attn, 1)
 
 
+def _assert_each_sentence_scores_the_same_alone(model, src, src_lengths, tgt_in, batched):
+    """Row b of the padded batch's logits equals sentence b scored without padding."""
+    for b in range(src.shape[0]):
+        n = int(src_lengths[b])
+        alone = model(src[b : b + 1, :n], src_lengths[b : b + 1], tgt_in[b : b + 1])
+        torch.testing.assert_close(batched[b], alone[0], rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("rnn_type", RNN_TYPES)
 def test_step_by_step_equals_teacher_forcing(rnn_type):
     torch.manual_seed(0)
@@ -72,10 +80,7 @@ def test_layer_norm_and_bridge_keep_both_paths_equal_and_padding_exact(knobs):
         step_log_probs, _ = _step_through(model, src, src_lengths, tgt_in)
         expected = F.log_softmax(logits, -1).float()
         torch.testing.assert_close(step_log_probs, expected, rtol=0, atol=1e-6)
-        for b in range(src.shape[0]):
-            n = int(src_lengths[b])
-            alone = model(src[b : b + 1, :n], src_lengths[b : b + 1], tgt_in[b : b + 1])
-            torch.testing.assert_close(logits[b], alone[0], rtol=0, atol=1e-12)
+        _assert_each_sentence_scores_the_same_alone(model, src, src_lengths, tgt_in, logits)
 
 
 def test_layer_norm_normalises_every_encoder_layer_output():
@@ -128,10 +133,7 @@ def test_a_sentence_scores_the_same_alone_and_in_a_padded_batch():
     src, src_lengths, tgt_in = _batch(seed=4)
     with torch.no_grad():
         batched = model(src, src_lengths, tgt_in)
-        for b in range(src.shape[0]):
-            n = int(src_lengths[b])
-            alone = model(src[b : b + 1, :n], src_lengths[b : b + 1], tgt_in[b : b + 1])
-            torch.testing.assert_close(batched[b], alone[0], rtol=0, atol=1e-12)
+        _assert_each_sentence_scores_the_same_alone(model, src, src_lengths, tgt_in, batched)
 
 
 def test_encode_outputs_and_attention_mask():
