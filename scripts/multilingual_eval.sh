@@ -2,7 +2,9 @@
 # Score a multilingual checkpoint (experiment=bible_multi) on the Bible test split: the four
 # supervised directions, zero-shot pt->es / es->pt, and the pivot through English with the
 # same model (pt->en->es, es->en->pt). Usage: bash scripts/multilingual_eval.sh CKPT [OUT_DIR]
-# Prints "direction<TAB>BLEU x<TAB>chrF y" per direction (beam 5, sacrebleu 13a cased).
+# Prints "direction<TAB>BLEU x<TAB>chrF y<TAB>lang z %" per direction (beam 5, sacrebleu 13a
+# cased; z = the share of output lines in the requested language by the character n-gram
+# identifier of `langid`, trained on the three Bibles' training splits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -13,13 +15,19 @@ mkdir -p "$OUT"
 # The zero-shot test pair: the same book split as every training pair.
 $PY scripts/prepare_data.py corpus.src=a corpus.tgt=v >&2
 
+TEXTS="texts={pt:$DATA/pt-en/train.pt,es:$DATA/es-en/train.es,en:$DATA/pt-en/train.en}"
+
 bleu() {  # bleu NAME SRC TGT_LANG REF: translate SRC into TGT_LANG and score against REF
   $PY scripts/evaluate.py ckpt="$CKPT" src="$2" tgt_lang="$3" ref="$4" hyp_out="$OUT/$1.hyp" \
     output_json="$OUT/$1.json" progress=false >/dev/null
-  $PY - "$1" "$OUT/$1.json" <<'PYEOF'
+  $PY scripts/langid.py "$TEXTS" input="$OUT/$1.hyp" expect="$3" output_json="$OUT/$1.langid.json" \
+    >/dev/null
+  $PY - "$1" "$OUT/$1.json" "$OUT/$1.langid.json" <<'PYEOF'
 import json, sys
 s = json.load(open(sys.argv[2]))["scores"]
-print(f"{sys.argv[1]}\tBLEU {s['bleu']['score']:.2f}\tchrF {s['chrf']['score']:.1f}")
+lang = json.load(open(sys.argv[3]))
+share = 100 * lang["shares"][lang["expect"]]
+print(f"{sys.argv[1]}\tBLEU {s['bleu']['score']:.2f}\tchrF {s['chrf']['score']:.1f}\t{lang['expect']} {share:.1f} %")
 PYEOF
 }
 pivot() {  # pivot NAME SRC TGT_LANG REF: SRC -> en -> TGT_LANG with the same model
@@ -27,6 +35,10 @@ pivot() {  # pivot NAME SRC TGT_LANG REF: SRC -> en -> TGT_LANG with the same mo
   bleu "$1" "$OUT/$1.en" "$3" "$4"
 }
 
+# The identifier itself, on the human test texts: how often it is right about a reference.
+for ref in pt-es/test.pt:pt pt-es/test.es:es pt-en/test.en:en; do
+  echo "langid on the reference $ref: $($PY scripts/langid.py "$TEXTS" input="$DATA/${ref%:*}" expect="${ref#*:}" | sed 's/.*: //')"
+done
 bleu pt-en "$DATA/pt-en/test.pt" en "$DATA/pt-en/test.en"
 bleu en-pt "$DATA/pt-en/test.en" pt "$DATA/pt-en/test.pt"
 bleu es-en "$DATA/es-en/test.es" en "$DATA/es-en/test.en"

@@ -2,14 +2,16 @@
 
 Each run is a training output directory (`outputs/train/<run_name>/<time>`); its
 `csv/metrics.csv` holds, per validation, the step, `val/ppl`, `val/bleu` and `time/elapsed_min`
-(the `WallClock` callback). The table gives, per run, the validations, the step at which the run
-left the early loss plateau (the first validation with perplexity below `plateau_ppl`), and the
-best validation BLEU with its step and minute.
+(the `WallClock` callback); a run of another toolkit may give the same columns without `val/ppl`
+(scripts/onmt_curve.sh writes one for OpenNMT-py). The table gives, per run, the validations,
+the step at which the run left the early loss plateau (the first validation with perplexity
+below `plateau_ppl`), and the best validation BLEU with its step and minute.
 """
 
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +26,7 @@ class Validation:
 
     step: int
     minutes: float
-    ppl: float
+    ppl: float  # nan where the run logged none
     bleu: float
 
 
@@ -38,9 +40,11 @@ def read_validations(run_dir: str | Path) -> list[Validation]:
         for row in csv.DictReader(handle):
             by_step.setdefault(int(row["step"]), {}).update({k: v for k, v in row.items() if v})
     return [
-        Validation(step, float(r["time/elapsed_min"]), float(r["val/ppl"]), float(r["val/bleu"]))
+        Validation(
+            step, float(r["time/elapsed_min"]), float(r.get("val/ppl", "nan")), float(r["val/bleu"])
+        )
         for step, r in sorted(by_step.items())
-        if all(r.get(key) for key in ("time/elapsed_min", "val/ppl", "val/bleu"))
+        if all(r.get(key) for key in ("time/elapsed_min", "val/bleu"))
     ]
 
 
@@ -50,10 +54,14 @@ def summary_line(label: str, points: list[Validation], plateau_ppl: float) -> st
         return f"{label}: no validation with time/elapsed_min"
     left = next((p.step for p in points if p.ppl < plateau_ppl), None)
     best = max(points, key=lambda p: p.bleu)
-    plateau = f"step {left}" if left is not None else "never"
+    if all(math.isnan(p.ppl) for p in points):
+        plateau = "no val/ppl logged"
+    else:
+        left_at = f"step {left}" if left is not None else "never"
+        plateau = f"plateau (val ppl < {plateau_ppl:g}) left at {left_at}"
     return (
         f"{label}: {len(points)} validations to step {points[-1].step} "
-        f"({points[-1].minutes:.1f} min); plateau (val ppl < {plateau_ppl:g}) left at {plateau}; "
+        f"({points[-1].minutes:.1f} min); {plateau}; "
         f"best valid BLEU {best.bleu:.2f} at step {best.step} ({best.minutes:.1f} min)"
     )
 

@@ -79,3 +79,21 @@ def test_validations_without_a_clock_are_left_out(tmp_path):
 def test_a_directory_without_metrics_is_a_one_line_error(tmp_path):
     with pytest.raises(ValueError, match="runs: .*metrics.csv: file not found"):
         read_validations(tmp_path)
+
+
+def test_a_run_of_another_toolkit_needs_no_perplexity(tmp_path, capsys):
+    # scripts/onmt_curve.sh writes step, time/elapsed_min and val/bleu only.
+    peer = tmp_path / "peer"
+    (peer / "csv").mkdir(parents=True)
+    (peer / "csv" / "metrics.csv").write_text(
+        "step,time/elapsed_min,val/bleu\n50,2.1,0.4\n100,4.0,1.5\n", encoding="utf-8"
+    )
+    assert [(p.step, p.minutes, p.bleu) for p in read_validations(peer)] == [
+        (50, 2.1, 0.4),
+        (100, 4.0, 1.5),
+    ]
+    curves(compose_config("curves", tmp_path, [f"runs=[{peer}]", "labels=[onmt]"]))
+    assert capsys.readouterr().out.splitlines() == [
+        "onmt: 2 validations to step 100 (4.0 min); no val/ppl logged; "
+        "best valid BLEU 1.50 at step 100 (4.0 min)"
+    ]
