@@ -7,6 +7,7 @@ tests/integration/fault_hooks.py through `+callbacks.NAME._target_=...` override
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import random
@@ -57,11 +58,24 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> dict:
-    """Final weights of an uninterrupted run of RUN."""
+def reference_root(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """The directory of an uninterrupted run of RUN."""
     root = tmp_path_factory.mktemp("reference")
     train(compose_config("train", root, [*RUN, f"paths.data_dir={data_dir}"]))
-    return final_weights(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference(reference_root: Path) -> dict:
+    """Final weights of an uninterrupted run of RUN."""
+    return final_weights(reference_root)
+
+
+def validation_metrics(root: Path) -> dict[int, dict[str, float]]:
+    """{step: {val/loss, val/bleu}} of every validation in the run's metrics.csv."""
+    with open(root / "out" / "csv" / "metrics.csv") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("val/loss")]
+    return {int(row["step"]): {k: float(row[k]) for k in ("val/loss", "val/bleu")} for row in rows}
 
 
 def train_in_process(root: Path, data_dir: Path, *overrides: str) -> None:
@@ -156,6 +170,62 @@ def test_signal_saves_checkpoint_then_resume_equals_uninterrupted_run(
     assert torch.load(last, weights_only=True)["global_step"] == step
     train_in_process(tmp_path, data_dir, *RUN, "resume=true")
     assert_same_weights(final_weights(tmp_path), reference)
+
+
+@pytest.mark.slow
+def test_sigterm_during_validation_saves_checkpoint_then_resume_equals_uninterrupted_run(
+    tmp_path, data_dir, reference_root, reference
+):
+    ready = tmp_path / "ready"
+    wait = [  # the signal arrives after the first batch of the validation at step 20
+        f"+callbacks.wait._target_={HOOKS}.WaitForSignalInValidation",
+        "+callbacks.wait.step=20",
+        f"+callbacks.wait.ready={ready}",
+    ]
+    proc = start_training(tmp_path, data_dir, *RUN, *wait)
+    wait_for(ready.is_file, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 1, stderr_tail(tmp_path)
+    last = tmp_path / "out" / "checkpoints" / "last.ckpt"
+    message = f"interrupted at step 20: saved {last}; continue with resume=true"
+    assert stderr_tail(tmp_path).strip().splitlines()[-1] == message
+    assert torch.load(last, weights_only=True)["global_step"] == 20
+    assert validation_metrics(tmp_path) == {}, "the interrupted validation was logged"
+    train_in_process(tmp_path, data_dir, *RUN, "resume=true")
+    assert_same_weights(final_weights(tmp_path), reference)
+    # The interrupted validation runs again in full on resume: same figures as uninterrupted.
+    assert validation_metrics(tmp_path) == validation_metrics(reference_root)
+
+
+DDP_RUN = [*RUN, "trainer=ddp_cpu", "trainer.max_steps=20", "trainer.val_check_interval=10"]
+
+
+@pytest.mark.slow
+def test_ddp_sigterm_saves_checkpoint_then_resume_equals_uninterrupted_run(tmp_path, data_dir):
+    # DDP runs need their own launcher process, so every run here is a subprocess.
+    reference = start_training(tmp_path / "reference", data_dir, *DDP_RUN)
+    assert reference.wait(timeout=300) == 0, stderr_tail(tmp_path / "reference")
+    step, ready, root = 7, tmp_path / "ready", tmp_path / "run"
+    wait = [  # on both ranks; SIGTERM goes to the launching process (rank 0) only
+        f"+callbacks.wait._target_={HOOKS}.WaitForSignal",
+        f"+callbacks.wait.step={step}",
+        f"+callbacks.wait.ready={ready}",
+    ]
+    proc = start_training(root, data_dir, *DDP_RUN, *wait)
+    wait_for(ready.is_file, proc)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=120) == 1, stderr_tail(root)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # a rank left behind would fail the test above
+    last = root / "out" / "checkpoints" / "last.ckpt"
+    message = f"interrupted at step {step}: saved {last}; continue with resume=true"
+    assert stderr_tail(root).strip().splitlines()[-1] == message
+    assert torch.load(last, weights_only=True)["global_step"] == step
+    resumed = start_training(root, data_dir, *DDP_RUN, "resume=true")
+    assert resumed.wait(timeout=300) == 0, stderr_tail(root)
+    assert_same_weights(final_weights(root), final_weights(tmp_path / "reference"))
 
 
 class WeightProbe(pl.Callback):
