@@ -260,3 +260,17 @@ def test_checkpoint_shortlist_bounds_every_output(tiny_checkpoint, tmp_path):
         lines[:10], SearchConfig()
     )
     assert read_lines(out) == [t.text for t in full]
+
+
+def test_tab_in_a_candidate_cannot_shift_nbest_columns():
+    from nmt.tasks.translate import format_nbest
+    from nmt.translator import Translation
+
+    nbest = [("a\tb", -1.0), ("\t", -2.5), ("c d", -3.0)]
+    result = Translation("a\tb", -1.0, ["x"], nbest, ["a"], None, False)
+    rows = [row.split("\t") for row in format_nbest([result], first_line=7)]
+    assert rows == [
+        ["7", "0", "-1.0000", "a b"],
+        ["7", "1", "-2.5000", " "],
+        ["7", "2", "-3.0000", "c d"],
+    ]
