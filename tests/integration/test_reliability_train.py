@@ -14,6 +14,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -308,6 +309,24 @@ def test_full_disk_is_one_line_error_and_keeps_last_checkpoint(tmp_path, data_di
     assert "Traceback" not in stderr_tail(tmp_path)
     assert torch.load(last, weights_only=True)["global_step"] == EVERY
     assert sorted(p.name for p in ckpt_dir.iterdir()) == ["last.ckpt"], "a partial file is left"
+
+
+def test_next_start_removes_temporary_files_of_a_killed_checkpoint_write(
+    tmp_path, data_dir, caplog
+):
+    ckpt_dir = tmp_path / "out" / "checkpoints"
+    ckpt_dir.mkdir(parents=True)
+    # What a write SIGKILLed inside atomic_open leaves (tests/unit/test_io.py kills one).
+    fd, stale = tempfile.mkstemp(dir=ckpt_dir, prefix=".last.ckpt.", suffix=".tmp")
+    os.close(fd)
+    other = ckpt_dir / "notes.tmp"
+    other.write_text("not ours")
+    with caplog.at_level("INFO"):
+        train_in_process(tmp_path, data_dir, "experiment=smoke", "threads=1", "trainer.max_steps=2")
+    assert not Path(stale).exists() and other.exists()
+    message = f"{ckpt_dir}: removed 1 temporary file(s) of interrupted writes: {Path(stale).name}"
+    assert message in caplog.messages
+    assert not [p for p in ckpt_dir.iterdir() if p.name.endswith(".tmp") and p != other]
 
 
 @pytest.mark.slow
