@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.utilities import rank_zero_info
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
@@ -57,6 +58,28 @@ class TokenThroughput(pl.Callback):
         # Validation time is not training time: restart the clock after it.
         self._start = None if self._steps < self.skip_steps else time.perf_counter()
         self._tokens = 0
+
+
+def early_stopping(
+    enabled: bool, monitor: str, mode: str, patience: int, min_delta: float
+) -> pl.Callback:
+    """Lightning's EarlyStopping, checked at every validation, or a no-op when not `enabled`.
+
+    The fit stops after `patience` validations in a row without an improvement of more than
+    `min_delta` in `monitor`. Its count and best score are saved in every checkpoint, so a
+    resumed run carries on counting where the interrupted one was.
+    """
+    if not enabled:
+        return pl.Callback()
+    return EarlyStopping(
+        monitor=monitor,
+        mode=mode,
+        patience=patience,
+        min_delta=min_delta,
+        check_on_train_epoch_end=False,  # validation is step-based: decide after each one
+        strict=True,  # a misspelt monitor stops the run instead of never stopping it
+        verbose=True,
+    )
 
 
 def last_checkpoint_path(trainer: pl.Trainer) -> Path:
