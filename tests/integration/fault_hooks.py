@@ -61,6 +61,19 @@ class FailOnRank(pl.Callback):
             raise RuntimeError(f"injected failure on rank {self.rank} at step {self.step}")
 
 
+class HangOnRank(pl.Callback):
+    """Hang (sleep, raise nothing) on one DDP rank after optimizer step `step`."""
+
+    def __init__(self, rank: int, step: int, seconds: float = 600.0) -> None:
+        self.rank = rank
+        self.step = step
+        self.seconds = seconds
+
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+        if trainer.global_rank == self.rank and trainer.global_step == self.step:
+            time.sleep(self.seconds)
+
+
 class FileSizeLimit(pl.Callback):
     """From optimizer step `step` on, no file of this process may grow past `max_bytes`.
 

@@ -345,3 +345,26 @@ def test_ddp_rank_failure_stops_every_process(tmp_path, data_dir):
     assert returncode != 0
     stderr = (tmp_path / "stderr").read_text()
     assert "RuntimeError: injected failure on rank 1 at step 3" in stderr
+
+
+@pytest.mark.slow
+def test_ddp_hung_rank_ends_the_job_after_the_watchdog_timeout(tmp_path, data_dir):
+    hang = [
+        f"+callbacks.hang._target_={HOOKS}.HangOnRank",
+        "+callbacks.hang.rank=1",
+        "+callbacks.hang.step=3",
+        "callbacks.hang_watchdog.timeout_s=5",
+    ]
+    proc = start_training(tmp_path, data_dir, "experiment=smoke", "trainer=ddp_cpu", *hang)
+    try:
+        returncode = proc.wait(timeout=120)  # the hang itself lasts 600 s
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert returncode == 1
+    stderr = (tmp_path / "stderr").read_text()
+    message = (
+        "error: rank 1: no training progress for 5 s after step 3 "
+        "(callbacks.hang_watchdog.timeout_s); ending the job"
+    )
+    assert message in stderr.splitlines(), stderr[-3000:]
