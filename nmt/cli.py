@@ -11,9 +11,11 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import os
+import signal
+import sys
 from collections.abc import Callable
 from importlib import import_module
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 from hydra.errors import HydraException
@@ -59,6 +61,22 @@ def config_error(err: BaseException) -> str:
     return f"error: config: {one_line(err)}"
 
 
+def end_like_unix_tools() -> NoReturn:
+    """End quietly after the reader of stdout went away (`nmt-translate ... | head -n 1`).
+
+    Python ignores SIGPIPE and raises BrokenPipeError instead; Unix tools die of SIGPIPE,
+    which a shell reports as status 141 and `set -o pipefail` treats like theirs. So: point
+    stdout at /dev/null (nothing buffered can fail again at exit, as the Python docs advise
+    in their note on SIGPIPE), restore SIGPIPE's default action and raise it. Atomic file
+    outputs were already discarded while the error unwound.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    raise SystemExit(128 + signal.SIGPIPE)  # not reached: the signal ends the process
+
+
 def _entry(
     config_name: str, task_name: str, metric: Callable[[Any], Any] | None = None
 ) -> Callable[[], Any]:
@@ -71,7 +89,10 @@ def _entry(
         try:
             task = getattr(import_module(f"nmt.tasks.{task_name}"), task_name)
             result = task(cfg)
+            sys.stdout.flush()  # a closed pipe fails here, not in the interpreter's last flush
             return result if metric is None else metric(result)
+        except BrokenPipeError:
+            end_like_unix_tools()
         except ValueError as err:
             # User and data errors: one line naming the file/line/key, non-zero exit.
             raise SystemExit(f"error: {err}") from None

@@ -16,6 +16,7 @@ from nmt.model.config import Seq2SeqConfig
 from nmt.search.strategy import SearchConfig
 from nmt.tasks.translator_setup import TranslatorConfig
 from nmt.training.optim_config import OptimConfig
+from nmt.training.trainer_config import TrainerConfig
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
 CONF_DIR = ROOT_DIR / "conf"
@@ -61,6 +62,9 @@ def register_schemas() -> None:
         ("data", DataConfig),
     ):
         store.store(group=group, name=f"base_{group}", node=schema_node(schema))
+    trainer = schema_node(TrainerConfig)
+    OmegaConf.set_struct(trainer, False)  # open to Lightning's other Trainer arguments
+    store.store(group="trainer", name="base_trainer", node=trainer)
     defaults = dataclasses.asdict(TranslatorConfig())
     store.store(group="translator", name="base_translator", node=defaults, package="_global_")
 

@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_only
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from nmt.checkpoint import load_meta
@@ -23,6 +24,7 @@ from nmt.training.callbacks import last_checkpoint_path
 from nmt.training.checkpoint_io import AtomicCheckpointIO
 from nmt.training.module import TranslationModule
 from nmt.training.optim_config import OptimConfig
+from nmt.utils.io import remove_stale_temporaries
 from nmt.utils.logging import rank_zero_print
 
 
@@ -57,6 +59,24 @@ def check_resume_vocabulary(ckpt_path: str, datamodule: TranslationDataModule) -
                 f"the one data.train_{side} ({path}) and data.spm give; a checkpoint continues "
                 "only on the data it was trained with"
             )
+
+
+@rank_zero_only
+def remove_stale_checkpoint_files(trainer: pl.Trainer) -> None:
+    """Delete (and report) temporary files that a killed checkpoint write left behind.
+
+    Runs before the fit writes anything; rank zero only (the ranks are known from the
+    launcher's environment already), as only it writes checkpoints.
+    """
+    if trainer.checkpoint_callback is None or trainer.checkpoint_callback.dirpath is None:
+        return
+    directory = Path(trainer.checkpoint_callback.dirpath)
+    removed = remove_stale_temporaries(directory)
+    if removed:
+        names = ", ".join(path.name for path in removed)
+        rank_zero_info(
+            f"{directory}: removed {len(removed)} temporary file(s) of interrupted writes: {names}"
+        )
 
 
 def set_threads(cfg: DictConfig) -> None:
@@ -142,6 +162,7 @@ def train(cfg: DictConfig) -> TrainResult:
     trainer: pl.Trainer = instantiate(
         cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
     )
+    remove_stale_checkpoint_files(trainer)
     rank_zero_print(f"model: {sum(p.numel() for p in module.parameters()):,} parameters")
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)

@@ -63,9 +63,13 @@ def write_lines(handle: IO[str], name: str, lines: list[str]) -> None:
 
 
 def format_nbest(results: list[Translation], first_line: int = 0) -> list[str]:
-    """TSV rows "line<TAB>rank<TAB>score<TAB>text"; `first_line` is results[0]'s line index."""
+    """TSV rows "line<TAB>rank<TAB>score<TAB>text"; `first_line` is results[0]'s line index.
+
+    A tab inside a candidate becomes a space (as line breaks do in every translation), so
+    each row has exactly four columns whatever the model writes.
+    """
     return [
-        f"{first_line + line}\t{rank}\t{score:.4f}\t{text}"
+        "\t".join((str(first_line + line), str(rank), f"{score:.4f}", text.replace("\t", " ")))
         for line, result in enumerate(results)
         for rank, (text, score) in enumerate(result.nbest)
     ]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import EarlyStopping
 from pytorch_lightning.utilities import rank_zero_info
 from pytorch_lightning.utilities.exceptions import SIGTERMException
 
@@ -59,6 +60,28 @@ class TokenThroughput(pl.Callback):
         self._tokens = 0
 
 
+def early_stopping(
+    enabled: bool, monitor: str, mode: str, patience: int, min_delta: float
+) -> pl.Callback:
+    """Lightning's EarlyStopping, checked at every validation, or a no-op when not `enabled`.
+
+    The fit stops after `patience` validations in a row without an improvement of more than
+    `min_delta` in `monitor`. Its count and best score are saved in every checkpoint, so a
+    resumed run carries on counting where the interrupted one was.
+    """
+    if not enabled:
+        return pl.Callback()
+    return EarlyStopping(
+        monitor=monitor,
+        mode=mode,
+        patience=patience,
+        min_delta=min_delta,
+        check_on_train_epoch_end=False,  # validation is step-based: decide after each one
+        strict=True,  # a misspelt monitor stops the run instead of never stopping it
+        verbose=True,
+    )
+
+
 def last_checkpoint_path(trainer: pl.Trainer) -> Path:
     """`last.ckpt` of the trainer's (first) ModelCheckpoint: what `resume=true` continues."""
     callback = trainer.checkpoint_callback
@@ -97,10 +120,17 @@ class CheckpointOnSignal(pl.Callback):
     forwards the signal to the other ranks, so a Ctrl+C that reaches every rank arrives twice
     there: a second SIGINT therefore does not abort (SIGQUIT or SIGKILL do). An ignored
     SIGINT (`nohup`, background jobs) stays ignored.
+
+    A signal during validation stops it after the running validation batch (a scheduler's
+    grace period may be shorter than a validation). The checkpoint then holds the training
+    state of the step just taken, as a signal during training gives, and records the
+    validation as not yet begun: the resumed run validates that step again in full (the
+    partial sums of the interrupted validation are not saved), then trains on.
     """
 
     def __init__(self) -> None:
         self._sigint: Any = None
+        self._interrupted_validation = False
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         sigterm = signal.getsignal(signal.SIGTERM)
@@ -120,11 +150,38 @@ class CheckpointOnSignal(pl.Callback):
     ) -> None:
         if isinstance(exception, SIGTERMException):
             path = last_checkpoint_path(trainer)
-            trainer.save_checkpoint(path)
+            self._interrupted_validation = trainer.validating
+            try:
+                trainer.save_checkpoint(path)
+            finally:
+                self._interrupted_validation = False
             rank_zero_info(f"signal received: saved step {trainer.global_step} to {path}")
         self._restore_sigint()
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if self._interrupted_validation:
+            _rewind_validation(
+                checkpoint["loops"]["fit_loop"]["epoch_loop.val_loop.batch_progress"]
+            )
 
     def _restore_sigint(self) -> None:
         if self._sigint is not None:
             signal.signal(signal.SIGINT, self._sigint)
             self._sigint = None
+
+
+def _rewind_validation(progress: dict[str, Any]) -> None:
+    """Mark the running validation in a saved loop state as stopped in its first batch.
+
+    `progress` is the validation loop's batch progress (Lightning's `_BatchProgress` state:
+    `total` over the fit, `current` for this validation, each with ready/started/processed/
+    completed counts). A validation stopped in its first batch is what Lightning restarts
+    from the beginning when the fit resumes, before training goes on.
+    """
+    total, current = progress["total"], progress["current"]
+    before = total["completed"] - current["completed"]  # batches of earlier validations
+    total.update(ready=before + 1, started=before + 1, processed=before, completed=before)
+    current.update(ready=1, started=1, processed=0, completed=0)
+    progress["is_last_batch"] = False

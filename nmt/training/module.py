@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 import random
 from dataclasses import replace
@@ -211,25 +212,43 @@ class TranslationModule(pl.LightningModule):
         assert self.meta is not None, "attach_vocabulary() before saving a checkpoint"
         self.last_saved_step = self.global_step
         meta = replace(self.meta, skipped_batches=self.nonfinite.skipped)
-        checkpoint[CHECKPOINT_KEY] = {
-            **meta.to_section(),
-            "rng": {
-                "torch": torch.get_rng_state(),
-                "numpy": _numpy_state(),
-                "python": random.getstate(),
-            },
-        }
+        rng = _rng_state()
+        checkpoint[CHECKPOINT_KEY] = {**meta.to_section(), "rng": rng}
+        if self.trainer.world_size > 1:
+            # Every rank draws its own dropout masks: keep each rank's state (rank 0's stays
+            # under "rng" for a resume with another number of processes).
+            checkpoint[CHECKPOINT_KEY]["rng_by_rank"] = _gather_rng_states(
+                rng, self.trainer.world_size
+            )
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Restore the RNG states (a resumed run draws the same dropout masks) and counts."""
         self.meta = CheckpointMeta.from_checkpoint(checkpoint)
         self.nonfinite.skipped = self.meta.skipped_batches
-        rng = checkpoint[CHECKPOINT_KEY].get("rng")
+        section = checkpoint[CHECKPOINT_KEY]
+        rng = section.get("rng")
+        by_rank, trainer = section.get("rng_by_rank"), self._trainer  # None: loaded for inference
+        if by_rank is not None and trainer is not None and len(by_rank) == trainer.world_size:
+            rng = by_rank[trainer.global_rank]
         if rng is not None:
             torch.set_rng_state(rng["torch"])
             kind, keys, pos, has_gauss, cached = rng["numpy"]
             np.random.set_state((kind, keys.numpy(), pos, has_gauss, cached))
             random.setstate(rng["python"])
+
+
+def _rng_state() -> dict[str, Any]:
+    """This process's torch, NumPy and Python RNG states (loadable with weights_only)."""
+    return {"torch": torch.get_rng_state(), "numpy": _numpy_state(), "python": random.getstate()}
+
+
+def _gather_rng_states(rng: dict[str, Any], world_size: int) -> list[dict[str, Any]]:
+    """Every DDP rank's `rng` (a collective: all ranks call it), by global rank."""
+    buffer = io.BytesIO()
+    torch.save(rng, buffer)  # bytes travel; tensors pickled by all_gather_object do not load
+    blobs: list[Any] = [None] * world_size
+    torch.distributed.all_gather_object(blobs, buffer.getvalue())
+    return [torch.load(io.BytesIO(blob), weights_only=True) for blob in blobs]
 
 
 def _numpy_state() -> tuple[str, torch.Tensor, int, int, float]:

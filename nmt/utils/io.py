@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
+
+TMP_SUFFIX = ".tmp"
+# atomic_open's temporary names: "." + target name + "." + mkstemp's 8 random characters.
+_TEMP_NAME = re.compile(rf"\..+\.[a-z0-9_]{{8}}{re.escape(TMP_SUFFIX)}")
 
 
 @contextlib.contextmanager
@@ -20,7 +25,7 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
     path = Path(path)
     with naming_errors(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TMP_SUFFIX)
     encoding = None if "b" in mode else "utf-8"
     newline = None if "b" in mode else "\n"
     handle = os.fdopen(fd, mode, encoding=encoding, newline=newline)
@@ -32,6 +37,7 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
             os.fsync(handle.fileno())
             handle.close()
             os.replace(tmp, path)
+            fsync_dir(path.parent)  # the rename itself survives a power loss
     except BaseException:
         # Closing flushes what is buffered, which fails again on a full disk: the error
         # being raised is the one to report.
@@ -40,6 +46,32 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def fsync_dir(directory: str | Path) -> None:
+    """Flush `directory`'s entries (a file just renamed into it) to the disk."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Delete the temporary files `atomic_open` left in `directory`; return them, sorted.
+
+    A writer killed with SIGKILL (or by a power loss) mid-write cannot remove its temporary
+    file. Only names of `atomic_open`'s pattern are touched (".NAME.XXXXXXXX.tmp", the X from
+    `tempfile.mkstemp`); call this when no other writer uses the directory.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    stale = sorted(p for p in directory.iterdir() if _TEMP_NAME.fullmatch(p.name) and p.is_file())
+    for path in stale:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    return stale
 
 
 def _umask() -> int:

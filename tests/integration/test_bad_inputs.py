@@ -177,6 +177,18 @@ def test_train_invalid_utf8_stops_before_sentencepiece(tmp_path):
         (["optim.lr=abc"], "error: optim.lr: Value 'abc' of type 'str' could not be converted"),
         (["+model.encoder.hiden_size=3"], "error: model.encoder.hiden_size: Key 'hiden_size' not"),
         (["optim.lr=-1"], "error: optim.lr must be > 0, got -1"),
+        (
+            ["trainer.max_steps=abc"],
+            "error: trainer.max_steps: Value 'abc' of type 'str' could not be converted to Integer",
+        ),
+        (
+            ["trainer=ddp_cpu", "trainer.val_check_interval=often"],
+            "error: trainer.val_check_interval: Value 'often' of type 'str' is incompatible",
+        ),
+        (
+            ["trainer.enable_progress_bar=maybe"],
+            "error: trainer.enable_progress_bar: Value 'maybe' is not a valid bool (type str)",
+        ),
     ],
 )
 def test_train_bad_config(tmp_path, overrides, expected):

@@ -7,12 +7,14 @@ tests/integration/fault_hooks.py through `+callbacks.NAME._target_=...` override
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,11 +59,24 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> dict:
-    """Final weights of an uninterrupted run of RUN."""
+def reference_root(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """The directory of an uninterrupted run of RUN."""
     root = tmp_path_factory.mktemp("reference")
     train(compose_config("train", root, [*RUN, f"paths.data_dir={data_dir}"]))
-    return final_weights(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def reference(reference_root: Path) -> dict:
+    """Final weights of an uninterrupted run of RUN."""
+    return final_weights(reference_root)
+
+
+def validation_metrics(root: Path) -> dict[int, dict[str, float]]:
+    """{step: {val/loss, val/bleu}} of every validation in the run's metrics.csv."""
+    with open(root / "out" / "csv" / "metrics.csv") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("val/loss")]
+    return {int(row["step"]): {k: float(row[k]) for k in ("val/loss", "val/bleu")} for row in rows}
 
 
 def train_in_process(root: Path, data_dir: Path, *overrides: str) -> None:
@@ -158,6 +173,62 @@ def test_signal_saves_checkpoint_then_resume_equals_uninterrupted_run(
     assert_same_weights(final_weights(tmp_path), reference)
 
 
+@pytest.mark.slow
+def test_sigterm_during_validation_saves_checkpoint_then_resume_equals_uninterrupted_run(
+    tmp_path, data_dir, reference_root, reference
+):
+    ready = tmp_path / "ready"
+    wait = [  # the signal arrives after the first batch of the validation at step 20
+        f"+callbacks.wait._target_={HOOKS}.WaitForSignalInValidation",
+        "+callbacks.wait.step=20",
+        f"+callbacks.wait.ready={ready}",
+    ]
+    proc = start_training(tmp_path, data_dir, *RUN, *wait)
+    wait_for(ready.is_file, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 1, stderr_tail(tmp_path)
+    last = tmp_path / "out" / "checkpoints" / "last.ckpt"
+    message = f"interrupted at step 20: saved {last}; continue with resume=true"
+    assert stderr_tail(tmp_path).strip().splitlines()[-1] == message
+    assert torch.load(last, weights_only=True)["global_step"] == 20
+    assert validation_metrics(tmp_path) == {}, "the interrupted validation was logged"
+    train_in_process(tmp_path, data_dir, *RUN, "resume=true")
+    assert_same_weights(final_weights(tmp_path), reference)
+    # The interrupted validation runs again in full on resume: same figures as uninterrupted.
+    assert validation_metrics(tmp_path) == validation_metrics(reference_root)
+
+
+DDP_RUN = [*RUN, "trainer=ddp_cpu", "trainer.max_steps=20", "trainer.val_check_interval=10"]
+
+
+@pytest.mark.slow
+def test_ddp_sigterm_saves_checkpoint_then_resume_equals_uninterrupted_run(tmp_path, data_dir):
+    # DDP runs need their own launcher process, so every run here is a subprocess.
+    reference = start_training(tmp_path / "reference", data_dir, *DDP_RUN)
+    assert reference.wait(timeout=300) == 0, stderr_tail(tmp_path / "reference")
+    step, ready, root = 7, tmp_path / "ready", tmp_path / "run"
+    wait = [  # on both ranks; SIGTERM goes to the launching process (rank 0) only
+        f"+callbacks.wait._target_={HOOKS}.WaitForSignal",
+        f"+callbacks.wait.step={step}",
+        f"+callbacks.wait.ready={ready}",
+    ]
+    proc = start_training(root, data_dir, *DDP_RUN, *wait)
+    wait_for(ready.is_file, proc)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=120) == 1, stderr_tail(root)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # a rank left behind would fail the test above
+    last = root / "out" / "checkpoints" / "last.ckpt"
+    message = f"interrupted at step {step}: saved {last}; continue with resume=true"
+    assert stderr_tail(root).strip().splitlines()[-1] == message
+    assert torch.load(last, weights_only=True)["global_step"] == step
+    resumed = start_training(root, data_dir, *DDP_RUN, "resume=true")
+    assert resumed.wait(timeout=300) == 0, stderr_tail(root)
+    assert_same_weights(final_weights(root), final_weights(tmp_path / "reference"))
+
+
 class WeightProbe(pl.Callback):
     """All parameters as one vector before every training batch, and once at the end."""
 
@@ -240,6 +311,24 @@ def test_full_disk_is_one_line_error_and_keeps_last_checkpoint(tmp_path, data_di
     assert sorted(p.name for p in ckpt_dir.iterdir()) == ["last.ckpt"], "a partial file is left"
 
 
+def test_next_start_removes_temporary_files_of_a_killed_checkpoint_write(
+    tmp_path, data_dir, caplog
+):
+    ckpt_dir = tmp_path / "out" / "checkpoints"
+    ckpt_dir.mkdir(parents=True)
+    # What a write SIGKILLed inside atomic_open leaves (tests/unit/test_io.py kills one).
+    fd, stale = tempfile.mkstemp(dir=ckpt_dir, prefix=".last.ckpt.", suffix=".tmp")
+    os.close(fd)
+    other = ckpt_dir / "notes.tmp"
+    other.write_text("not ours")
+    with caplog.at_level("INFO"):
+        train_in_process(tmp_path, data_dir, "experiment=smoke", "threads=1", "trainer.max_steps=2")
+    assert not Path(stale).exists() and other.exists()
+    message = f"{ckpt_dir}: removed 1 temporary file(s) of interrupted writes: {Path(stale).name}"
+    assert message in caplog.messages
+    assert not [p for p in ckpt_dir.iterdir() if p.name.endswith(".tmp") and p != other]
+
+
 @pytest.mark.slow
 def test_ddp_rank_failure_stops_every_process(tmp_path, data_dir):
     fail = [
@@ -256,3 +345,26 @@ def test_ddp_rank_failure_stops_every_process(tmp_path, data_dir):
     assert returncode != 0
     stderr = (tmp_path / "stderr").read_text()
     assert "RuntimeError: injected failure on rank 1 at step 3" in stderr
+
+
+@pytest.mark.slow
+def test_ddp_hung_rank_ends_the_job_after_the_watchdog_timeout(tmp_path, data_dir):
+    hang = [
+        f"+callbacks.hang._target_={HOOKS}.HangOnRank",
+        "+callbacks.hang.rank=1",
+        "+callbacks.hang.step=3",
+        "callbacks.hang_watchdog.timeout_s=5",
+    ]
+    proc = start_training(tmp_path, data_dir, "experiment=smoke", "trainer=ddp_cpu", *hang)
+    try:
+        returncode = proc.wait(timeout=120)  # the hang itself lasts 600 s
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert returncode == 1
+    stderr = (tmp_path / "stderr").read_text()
+    message = (
+        "error: rank 1: no training progress for 5 s after step 3 "
+        "(callbacks.hang_watchdog.timeout_s); ending the job"
+    )
+    assert message in stderr.splitlines(), stderr[-3000:]

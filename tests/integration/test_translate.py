@@ -260,3 +260,37 @@ def test_checkpoint_shortlist_bounds_every_output(tiny_checkpoint, tmp_path):
         lines[:10], SearchConfig()
     )
     assert read_lines(out) == [t.text for t in full]
+
+
+def test_tab_in_a_candidate_cannot_shift_nbest_columns():
+    from nmt.tasks.translate import format_nbest
+    from nmt.translator import Translation
+
+    nbest = [("a\tb", -1.0), ("\t", -2.5), ("c d", -3.0)]
+    result = Translation("a\tb", -1.0, ["x"], nbest, ["a"], None, False)
+    rows = [row.split("\t") for row in format_nbest([result], first_line=7)]
+    assert rows == [
+        ["7", "0", "-1.0000", "a b"],
+        ["7", "1", "-2.5000", " "],
+        ["7", "2", "-3.0000", "c d"],
+    ]
+
+
+def test_translate_into_a_pipe_closed_by_head_ends_quietly_with_sigpipe_status(
+    tiny_checkpoint, tmp_path
+):
+    src = tmp_path / "in.txt"
+    src.write_text("Und Gott sprach.\n" * 2000)
+    # A real pipe into `head -n 1`, which exits after the first line; chunk_lines=1 writes
+    # (and flushes) every line on its own, so later writes meet the closed pipe.
+    translate = f"{sys.executable} {SCRIPT} ckpt={tiny_checkpoint} chunk_lines=1 < {src}"
+    script = f'{translate} 2> {tmp_path / "err"} | head -n 1; echo "status=${{PIPESTATUS[0]}}"'
+    result = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, timeout=300, check=True
+    )
+    first, status = result.stdout.splitlines()
+    assert (
+        first == Translator.from_checkpoint(tiny_checkpoint).translate(["Und Gott sprach."])[0].text
+    )
+    assert status == "status=141"  # 128 + SIGPIPE, as `yes | head -n 1` gives
+    assert (tmp_path / "err").read_text() == ""
