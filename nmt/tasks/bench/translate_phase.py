@@ -160,7 +160,7 @@ def _translate_phase(
         "src_lengths": [len(r.src_pieces) for r in results],
         "tgt_lengths": [len(r.tgt_pieces) for r in results],
         "beam_size": config.beam_size,
-        "shortlist": translator.shortlist is not None,
+        "shortlist": translator.shortlists is not None,
         "peak_rss_mb": peak_rss_mb(),
     }
 
