@@ -125,6 +125,32 @@ class CheckpointMeta:
         return section
 
 
+def check_same_vocabulary(
+    first_path: str | Path, first: CheckpointMeta, path: str | Path, meta: CheckpointMeta
+) -> None:
+    """Refuse a checkpoint whose token ids mean other pieces than the first one's (ensembles).
+
+    Compared: both SentencePiece models (an ensemble tokenizes the source once), the special
+    ids, and the languages (a multilingual model's <2xx> tags included).
+
+    Raises:
+        ValueError: one line naming both checkpoint files and what differs.
+    """
+    checks = (
+        ("target SentencePiece model", first.tgt_spm == meta.tgt_spm),
+        ("source SentencePiece model", first.src_spm == meta.src_spm),
+        ("special ids", first.hparams.special == meta.hparams.special),
+        ("target language tags", first.tgt_langs == meta.tgt_langs),
+        ("language pair", (first.src_lang, first.tgt_lang) == (meta.src_lang, meta.tgt_lang)),
+    )
+    for name, same in checks:
+        if not same:
+            raise ValueError(
+                f"ckpt: {path} and {first_path} have a different {name}; the models of an "
+                "ensemble must share their vocabularies"
+            )
+
+
 def load_checkpoint(path: str | Path, key: str = "ckpt") -> dict[str, Any]:
     """Load a checkpoint file on the CPU, with a one-line error for bad paths or contents.
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from nmt.checkpoint import CheckpointMeta, load_checkpoint, model_from_checkpoint
+from nmt.checkpoint import (
+    CheckpointMeta,
+    check_same_vocabulary,
+    load_checkpoint,
+    model_from_checkpoint,
+)
 from nmt.data.multilingual import tag_line
 from nmt.data.shortlist import Shortlist
+from nmt.model.ensemble import EnsembleModel
 from nmt.model.output_subset import ShortlistModel
 from nmt.model.quantize import quantize_int8
 from nmt.model.seq2seq import Seq2Seq
@@ -53,10 +59,12 @@ class Translator:
     """Translate lists of lines with a trained model.
 
     From Python: `Translator.from_checkpoint(path).translate(lines)` gives one `Translation`
-    per line (`.text`, `.score`), with beam 5 GNMT scoring unless a `SearchConfig` is passed.
+    per line (`.text`, `.score`), with beam 5 GNMT scoring unless a `SearchConfig` is passed;
+    `Translator.from_checkpoint([a, b, c])` decodes with the ensemble of the three models
+    (`nmt.model.ensemble`).
 
     Args:
-        model: the network (eval mode).
+        models: the network, or the members of an ensemble (eval mode, same vocabularies).
         src_tokenizer: SentencePiece model of the source side.
         tgt_tokenizer: SentencePiece model of the target side (may be the same object).
         special: special token ids.
@@ -64,14 +72,15 @@ class Translator:
         tgt_lang: target language code.
         max_src_tokens: longer inputs are truncated to this many pieces (and reported).
         multilingual: the model is asked for `tgt_lang` by a <2tgt_lang> tag on each source.
-        shortlist: when given, each sentence may only produce the target pieces of its own
-            shortlist (`Shortlist.allowed`), and each batch scores their union instead of
-            all V pieces.
+        shortlists: one shortlist per model, or None. When given, each sentence may only
+            produce the target pieces of its own shortlist (`Shortlist.allowed`; for an
+            ensemble, the union of the members' shortlists), and each batch scores their union
+            instead of all V pieces.
     """
 
     def __init__(
         self,
-        model: Seq2Seq,
+        models: Seq2Seq | Sequence[Seq2Seq],
         src_tokenizer: SpmTokenizer,
         tgt_tokenizer: SpmTokenizer,
         special: SpecialIds,
@@ -80,9 +89,13 @@ class Translator:
         tgt_lang: str,
         max_src_tokens: int = 250,
         multilingual: bool = False,
-        shortlist: Shortlist | None = None,
+        shortlists: Sequence[Shortlist] | None = None,
     ) -> None:
-        self.model = model
+        self.models = (models,) if isinstance(models, Seq2Seq) else tuple(models)
+        if not self.models:
+            raise ValueError("ckpt: no checkpoint given")
+        if shortlists is not None and len(shortlists) != len(self.models):
+            raise ValueError(f"{len(shortlists)} shortlists for {len(self.models)} models")
         self.src_tokenizer = src_tokenizer
         self.tgt_tokenizer = tgt_tokenizer
         self.special = special
@@ -90,13 +103,13 @@ class Translator:
         self.tgt_lang = tgt_lang
         self.max_src_tokens = max_src_tokens
         self.multilingual = multilingual
-        self.shortlist = shortlist
-        self.device = next(model.parameters()).device
+        self.shortlists = None if shortlists is None else tuple(shortlists)
+        self.device = next(self.models[0].parameters()).device
 
     @classmethod
     def from_checkpoint(
         cls,
-        path: str | Path,
+        path: str | Path | Sequence[str | Path],
         *,
         device: str = "cpu",
         quantize: str | None = None,
@@ -106,37 +119,46 @@ class Translator:
     ) -> Translator:
         """Rebuild model and tokenizers from a checkpoint; `quantize="int8"` for CPU int8.
 
+        A list of paths builds an ensemble (`nmt.model.ensemble`): every model is loaded (and
+        quantised) the same way, the tokenizers and languages come from the first checkpoint,
+        and checkpoints whose vocabularies differ from the first's are refused.
         `tgt_lang` picks the output language of a multilingual checkpoint (required there);
         for a bilingual one it may only name the language the checkpoint translates into.
-        `shortlist` decodes over the checkpoint's shortlist, if it has one.
+        `shortlist` decodes over the checkpoints' shortlists: the union of the members'
+        shortlists, or none if any member lacks one.
         """
-        checkpoint = load_checkpoint(path)
-        meta = CheckpointMeta.from_checkpoint(checkpoint)
-        model = model_from_checkpoint(checkpoint)
+        paths = [path] if isinstance(path, str | Path) else list(path)
         if quantize not in (None, "int8"):
             raise ValueError(f"quantize must be null or int8, got {quantize!r}")
         if not isinstance(shortlist, bool):
             raise ValueError(f"shortlist must be true or false, got {shortlist!r}")
-        if quantize == "int8":
-            if device != "cpu":
-                raise ValueError("quantize=int8 runs on the CPU only (set device=cpu)")
-            model = quantize_int8(model)
-        model = model.to(device)
+        if quantize == "int8" and device != "cpu":
+            raise ValueError("quantize=int8 runs on the CPU only (set device=cpu)")
+        if not paths:
+            raise ValueError("ckpt: no checkpoint given")
+        metas, models = [], []
+        for member in paths:
+            checkpoint = load_checkpoint(member)
+            metas.append(CheckpointMeta.from_checkpoint(checkpoint))
+            check_same_vocabulary(paths[0], metas[0], member, metas[-1])
+            model = model_from_checkpoint(checkpoint)
+            models.append((quantize_int8(model) if quantize == "int8" else model).to(device))
+        meta = metas[0]
         src_tok = SpmTokenizer.from_bytes(meta.src_spm)
         same = meta.tgt_spm == meta.src_spm
         tgt_tok = src_tok if same else SpmTokenizer.from_bytes(meta.tgt_spm)
         targets = list(meta.tgt_langs)
+        tables = [m.shortlist for m in metas]
+        use_shortlists = shortlist and all(table is not None for table in tables)
         return cls(
-            model,
+            models,
             src_tok,
             tgt_tok,
             meta.hparams.special,
             src_lang=meta.src_lang,
-            tgt_lang=output_language(path, meta.tgt_lang, targets, tgt_lang),
+            tgt_lang=output_language(paths[0], meta.tgt_lang, targets, tgt_lang),
             multilingual=bool(targets),
-            shortlist=Shortlist.from_dict(meta.shortlist)
-            if shortlist and meta.shortlist is not None
-            else None,
+            shortlists=[Shortlist.from_dict(t) for t in tables] if use_shortlists else None,
             **kwargs,
         )
 
@@ -206,20 +228,45 @@ class Translator:
         for row, index in enumerate(batch):
             src[row, : lengths[row]] = torch.tensor(ids[index])
         src, lengths = src.to(self.device), lengths.to(self.device)
-        model, bos, eos, to_vocab = self.model, self.special.bos, self.special.eos, None
-        if self.shortlist is not None:
-            special = (bos, eos, self.special.unk)
-            allowed = self.shortlist.allowed(src, lengths, special)  # (B, V)
-            model = ShortlistModel(self.model, allowed, special)
-            bos, eos, to_vocab = model.position(bos), model.position(eos), model.to_vocab
+        model, subset = self._step_model(src, lengths)
+        bos, eos = self.special.bos, self.special.eos
+        if subset is not None:
+            bos, eos = subset.position(bos), subset.position(eos)
         hyps = run_search(
             model, src, lengths, search, bos_id=bos, eos_id=eos, nbest=nbest, return_attn=attn
         )
-        if to_vocab is None:
+        if subset is None:
             return hyps
         return Hypotheses(
-            [[replace(h, tokens=to_vocab(h.tokens)) for h in cands] for cands in hyps.nbest]
+            [[replace(h, tokens=subset.to_vocab(h.tokens)) for h in cands] for cands in hyps.nbest]
         )
+
+    def _step_model(
+        self, src: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[Seq2Seq | ShortlistModel | EnsembleModel, ShortlistModel | None]:
+        """The model to search this batch with, and the shortlist whose ids it uses (if any).
+
+        Every member of an ensemble gets the same shortlist mask, so that their shortlist
+        positions mean the same pieces.
+        """
+        members: list[Seq2Seq | ShortlistModel] = list(self.models)
+        subset = None
+        if self.shortlists is not None:
+            special = (self.special.bos, self.special.eos, self.special.unk)
+            allowed = self.allowed(src, lengths, special)  # (B, V)
+            members = [ShortlistModel(model, allowed, special) for model in self.models]
+            subset = members[0]
+        return (members[0] if len(members) == 1 else EnsembleModel(members)), subset
+
+    def allowed(
+        self, src: torch.Tensor, lengths: torch.Tensor, always: tuple[int, ...]
+    ) -> torch.Tensor:
+        """(B, V) bool: the pieces each sentence may produce, by the union of the shortlists."""
+        assert self.shortlists is not None
+        mask = self.shortlists[0].allowed(src, lengths, always)
+        for shortlist in self.shortlists[1:]:
+            mask |= shortlist.allowed(src, lengths, always)
+        return mask
 
     def _translation(
         self, src_ids: list[int], cands: list, nbest: int, truncated: bool

@@ -21,7 +21,12 @@ from tqdm import tqdm
 from nmt import metrics
 from nmt.data.corpus import read_lines
 from nmt.tasks.hydra_setup import to_dict, typed_dict
-from nmt.tasks.translator_setup import TranslatorConfig, build_translator, warn_truncated
+from nmt.tasks.translator_setup import (
+    TranslatorConfig,
+    build_translator,
+    checkpoint_paths,
+    warn_truncated,
+)
 from nmt.utils.io import atomic_open, atomic_write_lines
 
 
@@ -53,7 +58,7 @@ class EvaluateConfig:
 
     ref: tuple[str, ...]
     hyp: str | None = None
-    ckpt: str | None = None
+    ckpt: tuple[str, ...] | None = None  # one checkpoint, or the members of an ensemble
     src: str | None = None
     hyp_out: str | None = None
     compare: str | None = None
@@ -90,10 +95,11 @@ class EvaluateConfig:
             refs = tuple(str(path) for path in cfg.ref)
         else:
             refs = (str(cfg.ref),)
-        keys = ("hyp", "ckpt", "src", "hyp_out", "compare", "output_json", "tokenize")
+        keys = ("hyp", "src", "hyp_out", "compare", "output_json", "tokenize")
         strings = {key: None if cfg[key] is None else str(cfg[key]) for key in keys}
         return cls(
             ref=refs,
+            ckpt=None if cfg.ckpt is None else tuple(checkpoint_paths(cfg.ckpt)),
             metrics=tuple(cfg.metrics),
             lowercase=bool(cfg.lowercase),
             width=int(cfg.width),
@@ -157,7 +163,7 @@ def _report_lines(
     """Other metrics, then the comparison, then the BLEU line last."""
     lines = [score.line for name, score in scores.metrics.items() if name != "bleu"]
     if comparison:
-        baseline = opts.hyp if opts.hyp is not None else f"{opts.ckpt} on {opts.src}"
+        baseline = opts.hyp if opts.hyp is not None else f"{_ckpt_name(opts)} on {opts.src}"
         lines.append(
             f"{metrics.TEST_TYPES[paired.test_type]} ({paired.n_samples} samples, seed "
             f"{paired.seed}): baseline {baseline} vs system {opts.compare}"
@@ -165,6 +171,12 @@ def _report_lines(
         lines.extend(result.format(opts.width) for result in comparison)
     lines.append(scores.metrics["bleu"].line)
     return lines
+
+
+def _ckpt_name(opts: EvaluateConfig) -> str | list[str]:
+    """The checkpoint, or the list of an ensemble's checkpoints, as reports show it."""
+    assert opts.ckpt is not None
+    return opts.ckpt[0] if len(opts.ckpt) == 1 else list(opts.ckpt)
 
 
 def _report(
@@ -183,7 +195,9 @@ def _report(
         "scores": scores.to_dict(),
     }
     if opts.ckpt is not None:
-        report.update(ckpt=opts.ckpt, src=opts.src, hyp_out=opts.hyp_out, quantize=cfg.quantize)
+        report.update(
+            ckpt=_ckpt_name(opts), src=opts.src, hyp_out=opts.hyp_out, quantize=cfg.quantize
+        )
         report["search"] = to_dict(cfg.search)
     if comparison:
         report["comparison"] = {

@@ -8,11 +8,13 @@ their defaults are `TranslatorConfig`'s, registered in Hydra's ConfigStore (`hyd
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, ListConfig
 
 from nmt.data.corpus import ON_INVALID_UTF8
 
@@ -55,14 +57,29 @@ class TranslatorConfig:
         return cls(**{f.name: cfg[f.name] for f in dataclasses.fields(cls)})
 
 
-def build_translator(ckpt: str, config: TranslatorConfig) -> Translator:
-    """Load the checkpoint `ckpt` as `config` says."""
+def checkpoint_paths(ckpt: object) -> list[str]:
+    """The `ckpt` value as a list of paths: one path, or a list of them (`ckpt=[A,B,C]`)."""
+    if isinstance(ckpt, str | os.PathLike):
+        return [str(ckpt)]
+    paths = ckpt if isinstance(ckpt, ListConfig | list | tuple) else []
+    if paths and all(isinstance(path, str | os.PathLike) for path in paths):
+        return [str(path) for path in paths]
+    raise ValueError(f"ckpt must be a checkpoint path or a list of them [A,B,...], got {ckpt!r}")
+
+
+def build_translator(ckpt: str | Sequence[str], config: TranslatorConfig) -> Translator:
+    """Load the checkpoint `ckpt` as `config` says; a list of checkpoints decodes as an ensemble.
+
+    An ensemble (`nmt.model.ensemble`) averages the models' next-token probabilities at every
+    step; `config` (device, quantize, shortlist, ...) applies to every member.
+    """
     # Imported here: torch and the model are only needed once a checkpoint is loaded, so
     # `evaluate hyp=FILE` stays light.
     from nmt.translator import Translator
 
+    paths = checkpoint_paths(ckpt)
     return Translator.from_checkpoint(
-        ckpt,
+        paths[0] if len(paths) == 1 else paths,
         device=config.device,
         quantize=config.quantize,
         max_src_tokens=config.max_src_tokens,

@@ -198,3 +198,21 @@ def loglog_slope(xs: list[float], ys: list[float]) -> float:
     mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
     cov = sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True))
     return cov / sum((a - mx) ** 2 for a in lx)
+
+
+def test_an_ensemble_is_benched_with_the_flops_of_its_models(tiny_checkpoint, tmp_path):
+    # Two copies of one model translate the same lines the same way at twice the FLOPs.
+    fp32_greedy = ["~bench.search.beam5", *[f"~bench.variants.{v}" for v in VARIANTS[1:]]]
+    common = [*TINY, "task=translate", "bench.isolate=false", "bench.translate_seconds=600"]
+    reports = []
+    for name, ckpt in (("one", tiny_checkpoint), ("two", f"[{tiny_checkpoint},{tiny_checkpoint}]")):
+        cfg = compose_config(
+            "bench", tmp_path / name, [*common, *fp32_greedy, f"bench.ckpt={ckpt}"]
+        )
+        with contextlib.redirect_stdout(io.StringIO()):
+            reports.append(bench(cfg)["translate"])
+    one, two = (report["greedy"]["fp32"] for report in reports)
+    assert reports[1]["ckpt"] == [str(tiny_checkpoint)] * 2
+    assert (two["lines"], two["bleu"]) == (one["lines"], one["bleu"]) == (12, one["bleu"])
+    gflop = [figures["model_gflops"] * figures["seconds"] for figures in (one, two)]
+    assert gflop[1] == pytest.approx(2 * gflop[0], rel=1e-9)

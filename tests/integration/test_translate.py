@@ -236,7 +236,7 @@ def test_checkpoint_shortlist_bounds_every_output(tiny_checkpoint, tmp_path):
     section = load_checkpoint(tiny_checkpoint)["nmt"]
     table = Shortlist.from_dict(section["shortlist"])
     translator = Translator.from_checkpoint(tiny_checkpoint)
-    assert translator.shortlist is not None
+    assert translator.shortlists is not None
     assert table.tgt_vocab_size == translator.tgt_tokenizer.vocab_size
     assert table.candidates.shape == (translator.src_tokenizer.vocab_size, 50)  # data.shortlist
     lines = read_lines(ROOT_DIR / "data" / "sample" / "test.de")[:40]

@@ -1,8 +1,11 @@
 """TranslatorConfig checks and the truncation warning shared by translate and evaluate."""
 
-import pytest
+from pathlib import Path
 
-from nmt.tasks.translator_setup import TranslatorConfig, warn_truncated
+import pytest
+from omegaconf import OmegaConf
+
+from nmt.tasks.translator_setup import TranslatorConfig, checkpoint_paths, warn_truncated
 
 
 @pytest.mark.parametrize(
@@ -29,3 +32,13 @@ def test_truncation_warning_only_when_lines_were_cut(capsys):
         "warning: 2 input line(s) longer than max_src_tokens=30 pieces were truncated "
         "before translation\n"
     )
+
+
+def test_ckpt_is_one_path_or_a_list_of_paths():
+    assert checkpoint_paths("a.ckpt") == ["a.ckpt"]
+    assert checkpoint_paths(Path("runs/a.ckpt")) == ["runs/a.ckpt"]
+    cfg = OmegaConf.create({"ckpt": ["a.ckpt", "b.ckpt", "c.ckpt"]})  # ckpt=[a.ckpt,b.ckpt,...]
+    assert checkpoint_paths(cfg.ckpt) == ["a.ckpt", "b.ckpt", "c.ckpt"]
+    for bad in ([], 3, ["a.ckpt", 3], None):
+        with pytest.raises(ValueError, match=r"ckpt must be a checkpoint path or a list of them"):
+            checkpoint_paths(bad)

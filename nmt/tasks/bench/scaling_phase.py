@@ -29,7 +29,9 @@ from nmt.tasks.train import build_module
 from nmt.translator import Translator
 
 
-def scaling_phase(cfg: DictConfig, ckpt: str, threads: int, run: Runner) -> dict[str, Any]:
+def scaling_phase(
+    cfg: DictConfig, ckpt: str | list[str], threads: int, run: Runner
+) -> dict[str, Any]:
     """Epoch time vs training pairs and translation time vs lines (with `ckpt`), each fitted.
 
     Args:
@@ -75,7 +77,7 @@ def epoch_seconds(cfg: DictConfig, threads: int) -> dict[str, Any]:
     return series
 
 
-def translate_seconds(cfg: DictConfig, threads: int, ckpt: str) -> dict[str, Any]:
+def translate_seconds(cfg: DictConfig, threads: int, ckpt: str | list[str]) -> dict[str, Any]:
     """Time translating the first N test lines (bench.test_src) with `ckpt`, for each N of
     bench.scaling.translate_lines, with search bench.search[bench.scaling.search]."""
     torch.set_num_threads(threads)

@@ -25,6 +25,7 @@ from nmt.tasks.bench.train_phase import train_checkpoint, train_phase
 from nmt.tasks.bench.translate_phase import translate_phase
 from nmt.tasks.data import ensure_corpus
 from nmt.tasks.hydra_setup import to_dict
+from nmt.tasks.translator_setup import checkpoint_paths
 
 TASKS = ("data", "train", "translate", "all", "scaling")
 
@@ -61,10 +62,11 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
     return report
 
 
-def bench_checkpoint(cfg: DictConfig, out_dir: Path) -> str:
-    """`bench.ckpt`, or a model trained for `bench.train_seconds` with the train task."""
+def bench_checkpoint(cfg: DictConfig, out_dir: Path) -> str | list[str]:
+    """`bench.ckpt` (a list for an ensemble), or a model trained for `bench.train_seconds`."""
     if cfg.bench.ckpt:
-        return str(cfg.bench.ckpt)
+        paths = checkpoint_paths(cfg.bench.ckpt)
+        return paths[0] if len(paths) == 1 else paths
     return train_checkpoint(cfg, out_dir / "train", cfg.bench.train_seconds)
 
 

@@ -19,13 +19,14 @@ from nmt.search.strategy import SearchConfig
 from nmt.tasks.bench.machine import with_mfu
 from nmt.tasks.bench.process import Runner, peak_rss_mb
 from nmt.tasks.hydra_setup import to_dict
-from nmt.tasks.translator_setup import TranslatorConfig, build_translator
+from nmt.tasks.translator_setup import TranslatorConfig, build_translator, checkpoint_paths
 from nmt.translator import Translation
 
 DECODE_FLOPS_FORMULA = (
     "sum over lines of nmt.model.flops.encoder_flops_per_token x S + beam_size x (T + 1) x "
     "nmt.model.flops.decode_step_flops(S), S/T = source/output pieces (eos step counted); the "
-    "output layer is counted over the whole vocabulary also with a shortlist (effective FLOP/s)"
+    "output layer is counted over the whole vocabulary also with a shortlist (effective FLOP/s); "
+    "an ensemble (bench.ckpt=[A,B,...]) counts the sum over its models"
 )
 
 
@@ -41,13 +42,13 @@ class TranslateSettings:
 
 
 def translate_phase(
-    cfg: DictConfig, ckpt: str, threads: int, run: Runner, peak_gflops: float
+    cfg: DictConfig, ckpt: str | list[str], threads: int, run: Runner, peak_gflops: float
 ) -> dict[str, Any]:
     """Translate the first `bench.translate_lines` test lines with `ckpt`: every search x variant.
 
     Args:
         cfg: the bench config.
-        ckpt: the checkpoint.
+        ckpt: the checkpoint, or the checkpoints of an ensemble.
         threads: intra-op threads of every run.
         run: calls each run's function (in a fresh process, or in this one).
         peak_gflops: the matmul peak of this sitting (for `mfu`).
@@ -78,7 +79,7 @@ def translate_phase(
 
 
 def translate_runs(
-    ckpt: str,
+    ckpt: str | list[str],
     searches: Mapping[str, Mapping[str, Any]],
     variants: Mapping[str, Mapping[str, Any]],
     lines: tuple[list[str], list[str]],
@@ -93,7 +94,7 @@ def translate_runs(
     their BLEU scores are comparable.
 
     Args:
-        ckpt: the checkpoint.
+        ckpt: the checkpoint, or the checkpoints of an ensemble.
         searches: name -> search config (e.g. {"greedy": ..., "beam5": ...}).
         variants: name -> {quantize, shortlist} of `Translator.from_checkpoint`
             (e.g. {"fp32": {"quantize": None, "shortlist": False}, ...}).
@@ -105,8 +106,8 @@ def translate_runs(
     Returns:
         {search: {variant: figures}} plus the line count, BLEU signature and FLOP formula.
     """
-    hparams = load_meta(ckpt).hparams
-    config = hparams.model_config
+    members = [load_meta(path).hparams for path in checkpoint_paths(ckpt)]
+    configs = [hparams.model_config for hparams in members]
     order = sorted(searches, key=lambda name: -searches[name]["beam_size"])
     src, refs = lines
     report: dict[str, Any] = {name: {} for name in searches}
@@ -119,9 +120,10 @@ def translate_runs(
             )
             src = src[: len(raw["hyps"])]
             limit = None
-            report[name][variant], signature = _figures(raw, refs, config, hparams.tgt_vocab_size)
+            vocab_size = members[0].tgt_vocab_size
+            report[name][variant], signature = _figures(raw, refs, configs, vocab_size)
     return {
-        "ckpt": str(ckpt),
+        "ckpt": ckpt,
         "lines": len(src),
         "bleu_signature": signature,
         "flops_formula": DECODE_FLOPS_FORMULA,
@@ -130,7 +132,7 @@ def translate_runs(
 
 
 def _translate_phase(
-    ckpt: str,
+    ckpt: str | list[str],
     options: dict[str, Any],
     search: dict[str, Any],
     lines: list[str],
@@ -160,20 +162,24 @@ def _translate_phase(
         "src_lengths": [len(r.src_pieces) for r in results],
         "tgt_lengths": [len(r.tgt_pieces) for r in results],
         "beam_size": config.beam_size,
-        "shortlist": translator.shortlist is not None,
+        "shortlist": translator.shortlists is not None,
         "peak_rss_mb": peak_rss_mb(),
     }
 
 
 def _figures(
-    raw: dict[str, Any], refs: list[str], config: Seq2SeqConfig, tgt_vocab_size: int
+    raw: dict[str, Any], refs: list[str], configs: list[Seq2SeqConfig], tgt_vocab_size: int
 ) -> tuple[dict[str, float], str]:
-    """Rates, BLEU against the matching references, and decode GFLOP/s of one run."""
+    """Rates, BLEU against the matching references, and decode GFLOP/s of one run.
+
+    `configs` are the models' configs (several for an ensemble, whose FLOPs add up).
+    """
     seconds, hyps = raw["seconds"], raw["hyps"]
     bleu, signature = corpus_bleu(hyps, [refs[: len(hyps)]])
-    encoder = encoder_flops_per_token(config)
     flops = sum(
-        encoder * s + raw["beam_size"] * (t + 1) * decode_step_flops(config, tgt_vocab_size, s)
+        encoder_flops_per_token(config) * s
+        + raw["beam_size"] * (t + 1) * decode_step_flops(config, tgt_vocab_size, s)
+        for config in configs
         for s, t in zip(raw["src_lengths"], raw["tgt_lengths"], strict=True)
         if s > 0  # empty inputs are not decoded
     )
