@@ -9,6 +9,7 @@ finish (at most `serve.drain_timeout_s`), then the worker drains and the process
 from __future__ import annotations
 
 import os
+import signal
 from typing import TYPE_CHECKING
 
 import torch
@@ -37,13 +38,23 @@ def serve(cfg: DictConfig) -> None:
     if isinstance(cfg.port, bool) or not isinstance(cfg.port, int) or not 0 <= cfg.port <= 65535:
         raise ValueError(f"port must be an integer in [0, 65535], got {cfg.port!r}")
     service = build_service(cfg)
-    uvicorn.run(
-        create_app(service),
-        host=cfg.host,
-        port=cfg.port,
-        log_level=cfg.log_level,
-        timeout_graceful_shutdown=service.settings.drain_timeout_s,
-    )
+    previous = signal.signal(signal.SIGTERM, _stopped)
+    try:
+        uvicorn.run(
+            create_app(service),
+            host=cfg.host,
+            port=cfg.port,
+            log_level=cfg.log_level,
+            timeout_graceful_shutdown=service.settings.drain_timeout_s,
+        )
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """After its graceful shutdown, uvicorn raises the SIGTERM it handled again for the
+    handler it found: a drained stop ends with status 0 rather than death by signal."""
+    raise SystemExit(0)
 
 
 def build_service(cfg: DictConfig) -> TranslationService:
