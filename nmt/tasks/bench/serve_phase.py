@@ -140,6 +140,7 @@ def serve_phase(cfg: DictConfig, ckpt: str, threads: int, run: Runner) -> dict[s
     translator = {
         "batch_tokens": cfg.bench.batch_tokens,
         "max_src_tokens": cfg.bench.max_src_tokens,
+        "tgt_lang": options.tgt_lang,
     }
     reference = run(translate_reference, ckpt, translator, search, lines, threads)
     reference_lps = len(lines) / reference["seconds"]
@@ -147,7 +148,7 @@ def serve_phase(cfg: DictConfig, ckpt: str, threads: int, run: Runner) -> dict[s
         f"ckpt={ckpt}",
         f"threads={threads}",
         f"hydra.run.dir={Path(cfg.paths.output_dir) / 'serve'}",
-        *[f"{key}={value}" for key, value in translator.items()],
+        *[f"{key}={value}" for key, value in translator.items() if value is not None],
         *[f"search.{key}={value}" for key, value in search.items()],
         *options.server_overrides,
     ]
@@ -172,7 +173,7 @@ def serve_phase(cfg: DictConfig, ckpt: str, threads: int, run: Runner) -> dict[s
 
 def translate_reference(
     ckpt: str,
-    translator: dict[str, int],
+    translator: dict[str, Any],
     search: dict[str, Any],
     lines: list[str],
     threads: int,
