@@ -1,7 +1,7 @@
 """ServeConfig: how the server batches, and what a request may send.
 
-The values come from the `serve:` node of conf/serve.yaml; they are checked here, before a
-checkpoint is read. Where it listens (`host`, `port`) is the task's business.
+The values live in the `serve:` node of conf/serve.yaml only (no defaults here); they are
+checked here, before a checkpoint is read. Where it listens (`host`, `port`) is the task's.
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ class ServeConfig:
         drain_timeout_s: on SIGTERM, how long in-flight requests may take before the exit.
     """
 
-    max_wait_ms: float = 5.0
-    max_batch_segments: int = 64
-    max_queued_requests: int = 256
-    retry_after_s: int = 1
-    max_body_bytes: int = 1_000_000
-    max_segments: int = 128
-    max_segment_chars: int = 4000
-    max_beam_size: int = 16
-    drain_timeout_s: int = 60
+    max_wait_ms: float
+    max_batch_segments: int
+    max_queued_requests: int
+    retry_after_s: int
+    max_body_bytes: int
+    max_segments: int
+    max_segment_chars: int
+    max_beam_size: int
+    drain_timeout_s: int
 
     def __post_init__(self) -> None:
         if self.max_wait_ms < 0:
