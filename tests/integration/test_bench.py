@@ -216,3 +216,33 @@ def test_an_ensemble_is_benched_with_the_flops_of_its_models(tiny_checkpoint, tm
     assert (two["lines"], two["bleu"]) == (one["lines"], one["bleu"]) == (12, one["bleu"])
     gflop = [figures["model_gflops"] * figures["seconds"] for figures in (one, two)]
     assert gflop[1] == pytest.approx(2 * gflop[0], rel=1e-9)
+
+
+def test_serve_task_loads_a_real_server_and_loses_nothing(tiny_checkpoint, tmp_path):
+    pytest.importorskip("httpx2", reason="the serve extra is not installed")
+    overrides = [
+        *TINY,
+        "task=serve",
+        "bench.isolate=false",
+        f"bench.ckpt={tiny_checkpoint}",
+        "bench.serve.lines=12",
+        "bench.serve.concurrency=[1,4]",
+        "bench.serve.seconds=30",
+        "bench.serve.soak_seconds=2",
+        "bench.serve.rss_interval_s=0.5",
+    ]
+    with contextlib.redirect_stdout(io.StringIO()):
+        report = bench(compose_config("bench", tmp_path, overrides))["serve"]
+    src = read_lines(SAMPLE_DIR / "test.de")[:12]
+    expected = Translator.from_checkpoint(tiny_checkpoint).translate(src, SearchConfig())
+    assert report["lines"] == 12 and report["exit_code"] == 0
+    assert (report["lost"], report["mismatched"]) == (0, 0)
+    for level in ("clients_1", "clients_4"):
+        figures = report[level]
+        assert figures["lines"] == len(expected)  # every line once, well within 30 s
+        assert 0 < figures["p50_ms"] <= figures["p99_ms"]
+        assert figures["vs_translate"] == pytest.approx(
+            figures["lines_per_s"] / report["translate_lines_per_s"]
+        )
+    soak = report["soak"]
+    assert soak["lines"] > 0 and len(soak["rss_mb"]) >= 2 and min(soak["rss_mb"]) > 0

@@ -60,6 +60,11 @@ def peak_rss_mb() -> float:
     return _status_kb("self", "VmHWM") / 1024
 
 
+def rss_mb(pid: int) -> float:
+    """Current RSS of process `pid` in MiB (VmRSS; 0 once it is gone)."""
+    return _status_kb(pid, "VmRSS") / 1024
+
+
 def _status_kb(pid: int | str, field: str) -> int:
     """A "kB" field of /proc/PID/status, 0 if the process (or /proc) is gone."""
     try:

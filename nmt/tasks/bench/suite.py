@@ -21,13 +21,14 @@ from nmt.tasks.bench.data_phase import data_phase
 from nmt.tasks.bench.machine import device_info, matmul_peak_gflops, with_mfu
 from nmt.tasks.bench.process import Runner, in_fresh_process, in_this_process
 from nmt.tasks.bench.scaling_phase import scaling_phase
+from nmt.tasks.bench.serve_phase import serve_phase
 from nmt.tasks.bench.train_phase import train_checkpoint, train_phase
 from nmt.tasks.bench.translate_phase import translate_phase
 from nmt.tasks.data import ensure_corpus
 from nmt.tasks.hydra_setup import to_dict
 from nmt.tasks.translator_setup import checkpoint_paths
 
-TASKS = ("data", "train", "translate", "all", "scaling")
+TASKS = ("data", "train", "translate", "all", "scaling", "serve")
 
 
 def bench(cfg: DictConfig) -> dict[str, Any]:
@@ -55,6 +56,9 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
         if "scaling" in wanted:
             ckpt = bench_checkpoint(cfg, out_dir)
             report["scaling"] = scaling_phase(_resolved(cfg), ckpt, threads, run)
+        if "serve" in wanted:
+            ckpt = bench_checkpoint(cfg, out_dir)
+            report["serve"] = serve_phase(_resolved(cfg), ckpt, threads, run)
     report["config"] = to_dict(cfg)
     text = json.dumps(report, indent=2)
     (out_dir / "bench.json").write_text(text + "\n", encoding="utf-8")

@@ -1,0 +1,1 @@
+"""The HTTP translation server (`nmt-serve`, optional `serve` extra): app, batching, page."""
