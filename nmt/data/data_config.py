@@ -166,7 +166,9 @@ class DataConfig:
     recipe: str | None = None  # prepares missing files: bible, or null (they must exist)
     bible: BibleConfig = field(default_factory=BibleConfig)
     directions: list[DirectionConfig] | None = None
-    corpora: list[CorpusConfig] | None = None
+    # Untyped for the schema: __post_init__ makes each entry a CorpusConfig, so that an error
+    # names the entry's index (the schema's own errors lose it inside a list).
+    corpora: list[Any] | None = None
     temperature: float = 1.0
     valid_lines_per_direction: int | None = None  # cap on each direction's valid pairs
     on_invalid_utf8: str = "error"

@@ -18,7 +18,7 @@ from nmt.data.datamodule import TranslationDataModule
 from nmt.data.mixing import share_metrics
 from nmt.model.config import Seq2SeqConfig
 from nmt.search.strategy import SearchConfig
-from nmt.tasks.data import build_datamodule, ensure_corpus
+from nmt.tasks.data import build_datamodule, data_config, ensure_corpus
 from nmt.tasks.hydra_setup import to_dict, typed_dict
 from nmt.training.callbacks import last_checkpoint_path
 from nmt.training.checkpoint_io import AtomicCheckpointIO
@@ -130,6 +130,7 @@ class TrainResult:
 def train(cfg: DictConfig) -> TrainResult:
     """Train a model as configured; print `best_checkpoint: PATH` last; return the result."""
     configs = module_configs(cfg)
+    data_config(cfg)  # a bad data key stops the run here too, before anything is printed
     set_threads(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     ckpt_path = resume_checkpoint(cfg)
