@@ -128,8 +128,8 @@ class TranslationDataModule(pl.LightningDataModule):
         train = list(zip(corpora["train"], self.train_files, strict=True))
         parts = [self._filtered(corpus, files) for corpus, files in train]
         self.train_dataset = parts[0] if len(parts) == 1 else MixedDataset(parts)
-        self.shortlist = self._shortlist(self.train_dataset)
         self._mix = self._mixture(parts, corpora["train"][0].num_pairs)
+        self.shortlist = self._shortlist(self.train_dataset)
         self.valid_dataset = ParallelDataset(corpora["valid"])
         valid_src, valid_tgt = self._checked_paths()["valid"][0]
         self.valid_src_lines = read_lines(valid_src)
