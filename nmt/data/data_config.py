@@ -8,6 +8,9 @@ config (or from Python callers) and are converted here, unknown keys named.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +18,7 @@ from typing import Any
 from nmt.data.corpus import ON_INVALID_UTF8
 
 RECIPES = ("bible",)
+_FILE_KEYS = ("train_src", "train_tgt", "valid_src", "valid_tgt")
 
 
 @dataclass
@@ -76,6 +80,57 @@ class DirectionConfig:
 
 
 @dataclass
+class CorpusConfig:
+    """One training corpus of a mixture (`data.corpora[i]`, `nmt.data.mixing`).
+
+    `weight` is the corpus's share of every epoch: corpus i contributes
+    round(N * weight_i / sum of weights) pairs per epoch, N being the training pairs of all
+    corpora after filtering. `name` (default `corpus<i>`) labels its counts and its
+    validation BLEU; `valid_src`/`valid_tgt` (both or neither) give it a valid set of its own.
+    """
+
+    src: str
+    tgt: str
+    weight: float = 1.0
+    name: str | None = None
+    valid_src: str | None = None
+    valid_tgt: str | None = None
+
+    @property
+    def has_valid(self) -> bool:
+        return self.valid_src is not None
+
+
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _corpus(entry: Any, index: int) -> CorpusConfig:
+    """`data.corpora[index]` as a checked CorpusConfig (ValueError naming the key)."""
+    key = f"data.corpora[{index}]"
+    if not isinstance(entry, Mapping | CorpusConfig):
+        raise ValueError(f"{key}: give src, tgt and weight (got {entry!r})")
+    corpus = entry if isinstance(entry, CorpusConfig) else _nested(CorpusConfig, entry, key)
+    paths = {}
+    for side in ("src", "tgt", "valid_src", "valid_tgt"):
+        value = getattr(corpus, side)
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if (value is not None or side in ("src", "tgt")) and not (value and isinstance(value, str)):
+            raise ValueError(f"{key}.{side} must be a file path, got {value!r}")
+        paths[side] = value
+    corpus = dataclasses.replace(corpus, **paths)
+    weight = corpus.weight
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < math.inf:
+        raise ValueError(f"{key}.weight must be a positive number, got {weight!r}")
+    if (corpus.valid_src is None) != (corpus.valid_tgt is None):
+        raise ValueError(f"{key}: give both valid_src and valid_tgt, or neither")
+    name = f"corpus{index}" if corpus.name is None else corpus.name
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ValueError(f"{key}.name must be letters, digits, '_', '.' or '-', got {name!r}")
+    return dataclasses.replace(corpus, weight=float(weight), name=name)
+
+
+@dataclass
 class DataConfig:
     """The `data` node: files, languages, recipe, SentencePiece, filters, batching, shortlist.
 
@@ -87,13 +142,19 @@ class DataConfig:
     `work_dir` receives the SentencePiece model(s) and binarized arrays (content-hashed).
 
     Multilingual (Johnson et al. 2017): `directions` lists the pairs trained together, each
-    source tagged <2tgt_lang>; their sampling follows q_k ~ (n_k/N)^(1/temperature).
+    source tagged <2tgt_lang>; direction k gets the share q_k ~ n_k^(1/temperature) of every
+    epoch (`nmt.data.mixing`).
+
+    Several corpora: `corpora` replaces `train_src`/`train_tgt` (then null), each corpus with
+    a weight (its share of every epoch, see `CorpusConfig`); when corpora carry their own
+    valid sets, those are validated one by one and together, and `valid_src`/`valid_tgt`
+    are null.
     """
 
-    train_src: str
-    train_tgt: str
-    valid_src: str
-    valid_tgt: str
+    train_src: str | None
+    train_tgt: str | None
+    valid_src: str | None
+    valid_tgt: str | None
     work_dir: str
     spm: SpmConfig
     name: str = "text"
@@ -105,6 +166,9 @@ class DataConfig:
     recipe: str | None = None  # prepares missing files: bible, or null (they must exist)
     bible: BibleConfig = field(default_factory=BibleConfig)
     directions: list[DirectionConfig] | None = None
+    # Untyped for the schema: __post_init__ makes each entry a CorpusConfig, so that an error
+    # names the entry's index (the schema's own errors lose it inside a list).
+    corpora: list[Any] | None = None
     temperature: float = 1.0
     valid_lines_per_direction: int | None = None  # cap on each direction's valid pairs
     on_invalid_utf8: str = "error"
@@ -122,6 +186,9 @@ class DataConfig:
             self.shortlist = _nested(ShortlistConfig, self.shortlist, "data.shortlist")
         if self.directions is not None:
             self.directions = [_direction(entry, i) for i, entry in enumerate(self.directions)]
+        if self.corpora is not None:
+            self.corpora = [_corpus(entry, i) for i, entry in enumerate(self.corpora)]
+        self._check_files()
         if self.recipe is not None and self.recipe not in RECIPES:
             raise ValueError(f"data.recipe must be bible or null, got {self.recipe!r}")
         if self.on_invalid_utf8 not in ON_INVALID_UTF8:
@@ -129,6 +196,34 @@ class DataConfig:
                 f"data.on_invalid_utf8 must be one of {', '.join(ON_INVALID_UTF8)}, "
                 f"got {self.on_invalid_utf8!r}"
             )
+
+    def _check_files(self) -> None:
+        """Training files come from train_src/train_tgt or from corpora; valid likewise."""
+        given = {key: getattr(self, key) is not None for key in _FILE_KEYS}
+        corpora = self.corpora
+        if corpora is not None:
+            if not corpora:
+                raise ValueError("data.corpora is empty (list at least one corpus, or null)")
+            if self.directions:
+                raise ValueError("data.corpora: not with data.directions (one or the other)")
+            names = [c.name for c in corpora]
+            for i, name in enumerate(names):
+                if name in names[:i]:
+                    raise ValueError(f"data.corpora[{i}].name: {name!r} is used twice")
+        own_valid = corpora is not None and any(c.has_valid for c in corpora)
+        needed = {
+            "train_src": corpora is None,
+            "train_tgt": corpora is None,
+            "valid_src": not own_valid,
+            "valid_tgt": not own_valid,
+        }
+        for key, want in needed.items():
+            if want and not given[key]:
+                where = "data.corpora" if key.startswith("train") else "data.corpora[i].valid_*"
+                raise ValueError(f"data.{key} is required (or give the files in {where})")
+            if not want and given[key]:
+                where = "data.corpora" if key.startswith("train") else "data.corpora[i].valid_*"
+                raise ValueError(f"data.{key}: the files come from {where}; set it to null")
 
     @property
     def tgt_langs(self) -> list[str]:

@@ -18,8 +18,15 @@ from nmt.data.batch import Batch, collate
 from nmt.data.binarize import BinarizedCorpus, binarize, spm_model_path
 from nmt.data.corpus import read_lines, utf8_text
 from nmt.data.data_config import DataConfig
-from nmt.data.dataset import ParallelDataset
-from nmt.data.multilingual import lang_tag, resample_counts, resample_indices
+from nmt.data.dataset import MixedDataset, ParallelDataset
+from nmt.data.mixing import (
+    corpus_shares,
+    empty_but_drawn,
+    epoch_counts,
+    temperature_weights,
+    write_combined,
+)
+from nmt.data.multilingual import lang_tag
 from nmt.data.sampler import TokenBudgetBatchSampler
 from nmt.data.shortlist import Shortlist, build_shortlist
 from nmt.tokenizer import SpecialIds, SpmTokenizer
@@ -30,21 +37,28 @@ class TranslationDataModule(pl.LightningDataModule):
 
     After `setup()`: `src_tokenizer`, `tgt_tokenizer` (the same object when joint),
     `src_vocab_size`, `tgt_vocab_size`, `special_ids`, `valid_refs` and `valid_src_lines`
-    (raw valid text, line i = example index i). Validation batches are length-sorted, so
-    consumers restore file order with `Batch.indices`.
+    (raw valid text, line i = example index i), `valid_segments` ((name, start, stop) line
+    ranges of the valid set, one per corpus or direction it holds) and `corpus_shares` (per
+    training corpus: pairs after filtering, examples per epoch). Validation batches are
+    length-sorted, so consumers restore file order with `Batch.indices`.
 
     The Trainer must run with `use_distributed_sampler=False`: the training sampler shards
     batches across DDP ranks itself.
 
     Multilingual training (`nmt.data.multilingual`): the training files concatenate several
     directions, `groups` gives their pair counts in file order and `tgt_langs` their target
-    languages, whose tags become SentencePiece symbols. The training set is then resampled
-    once per run (seeded) with `temperature` over the directions' sizes after filtering, so
-    every epoch has the same number of batches, as Lightning needs.
+    languages, whose tags become SentencePiece symbols; `valid_groups` does the same for the
+    valid files. Several corpora (`config.corpora`) are binarized one by one and mixed.
+    Directions and corpora are drawn per epoch by weight (`nmt.data.mixing`): the weights
+    of directions come from `temperature` over their sizes after filtering.
     """
 
     def __init__(
-        self, config: DataConfig, seed: int = 1, groups: Sequence[int] | None = None
+        self,
+        config: DataConfig,
+        seed: int = 1,
+        groups: Sequence[int] | None = None,
+        valid_groups: Sequence[int] | None = None,
     ) -> None:
         """Store the settings; nothing is read until `prepare_data`/`setup`.
 
@@ -54,16 +68,34 @@ class TranslationDataModule(pl.LightningDataModule):
             seed: shuffling seed of the training batches.
             groups: the pair count of each direction of a multilingual corpus, in file order
                 (see above); None for one pair.
+            valid_groups: the same for the valid files of a multilingual corpus.
         """
         super().__init__()
         self.config = config
-        self.paths = {
-            "train": (Path(config.train_src), Path(config.train_tgt)),
-            "valid": (Path(config.valid_src), Path(config.valid_tgt)),
-        }
+        corpora = config.corpora or []
+        self.train_files = [(Path(c.src), Path(c.tgt)) for c in corpora] or [
+            (Path(str(config.train_src)), Path(str(config.train_tgt)))
+        ]
+        self.corpus_names = [str(c.name) for c in corpora] or [
+            f"{d.src_lang}-{d.tgt_lang}" for d in config.directions or []
+        ]
+        self.work_dir = Path(config.work_dir)
+        # Corpora with valid sets of their own: validated on the concatenation of those.
+        self._valid_parts = [
+            (Path(str(c.valid_src)), Path(str(c.valid_tgt)), str(c.name))
+            for c in corpora
+            if c.has_valid
+        ]
+        combined = self.work_dir / "valid"
+        self.valid_files = (
+            (combined / "valid.src", combined / "valid.tgt")
+            if self._valid_parts
+            else (Path(str(config.valid_src)), Path(str(config.valid_tgt)))
+        )
+        self._valid_groups = None if valid_groups is None else [int(n) for n in valid_groups]
+        self._valid_sizes: list[int] | None = None  # of the corpora's valid sets, once written
         self.src_lang = config.src_lang
         self.tgt_lang = config.tgt_lang
-        self.work_dir = Path(config.work_dir)
         self.bin_dir = self.work_dir / "bin"
         self.tgt_langs = config.tgt_langs
         tags = [lang_tag(lang) for lang in self.tgt_langs]
@@ -76,7 +108,8 @@ class TranslationDataModule(pl.LightningDataModule):
         self.groups = None if groups is None else [int(n) for n in groups]
         self.seed = seed
         self.shortlist: Shortlist | None = None
-        self._text_paths: dict[str, tuple[Path, Path]] | None = None
+        self._text_paths: dict[str, list[tuple[Path, Path]]] | None = None
+        self._mix: tuple[np.ndarray, list[int]] | None = None  # (corpus ids, epoch counts)
         self.special_ids = SpecialIds()
         # Training batches consumed in the current epoch; saved in checkpoints.
         self._progress = {"epoch": 0, "position": 0, "seed": seed}
@@ -86,29 +119,89 @@ class TranslationDataModule(pl.LightningDataModule):
         self._build()
 
     def setup(self, stage: str | None = None) -> None:
-        """Load tokenizer(s) and datasets; print the training filter report once."""
+        """Load tokenizer(s) and datasets; print the filter report and corpus shares once."""
         if hasattr(self, "train_dataset"):
             return
         (self.src_tokenizer, self.tgt_tokenizer), corpora = self._build()
         self.src_vocab_size = self.src_tokenizer.vocab_size
         self.tgt_vocab_size = self.tgt_tokenizer.vocab_size
-        config = self.config
-        self.train_dataset, report = ParallelDataset(corpora["train"]).filtered(
-            config.max_len, config.max_len_ratio
-        )
-        rank_zero_info(f"train {self.paths['train'][0]}: {report}")
-        if len(self.train_dataset) == 0:
-            raise ValueError(
-                f"{self.paths['train'][0]}: no training pairs left after filtering "
-                f"(data.max_len={config.max_len}, data.max_len_ratio={config.max_len_ratio})"
-            )
+        train = list(zip(corpora["train"], self.train_files, strict=True))
+        parts = [self._filtered(corpus, files) for corpus, files in train]
+        self.train_dataset = parts[0] if len(parts) == 1 else MixedDataset(parts)
+        self._mix = self._mixture(parts, corpora["train"][0].num_pairs)
         self.shortlist = self._shortlist(self.train_dataset)
-        if self.groups is not None:
-            self.train_dataset = self._resampled(self.train_dataset, corpora["train"].num_pairs)
         self.valid_dataset = ParallelDataset(corpora["valid"])
-        valid_src, valid_tgt = self._checked_paths()["valid"]
+        valid_src, valid_tgt = self._checked_paths()["valid"][0]
         self.valid_src_lines = read_lines(valid_src)
         self.valid_refs = read_lines(valid_tgt)
+        self.valid_segments = self._segments(len(self.valid_refs))
+
+    def _filtered(self, corpus: BinarizedCorpus, files: tuple[Path, Path]) -> ParallelDataset:
+        """The pairs of one training corpus within the length limits, with the report printed."""
+        config = self.config
+        dataset, report = ParallelDataset(corpus).filtered(config.max_len, config.max_len_ratio)
+        rank_zero_info(f"train {files[0]}: {report}")
+        return dataset
+
+    def _mixture(
+        self, parts: list[ParallelDataset], num_lines: int
+    ) -> tuple[np.ndarray, list[int]] | None:
+        """Corpus of each example and examples per epoch; None when each is drawn once.
+
+        Prints (and keeps in `corpus_shares`) every corpus's pairs and share of the epoch.
+        """
+        config = self.config
+        if sum(map(len, parts)) == 0:
+            raise ValueError(
+                f"{self.train_files[0][0]}: no training pairs left after filtering "
+                f"(data.max_len={config.max_len}, data.max_len_ratio={config.max_len_ratio})"
+            )
+        if self.groups is not None:
+            corpus_ids = self._direction_of(parts[0].line_numbers, num_lines)
+        else:
+            corpus_ids = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
+        sizes = np.bincount(corpus_ids, minlength=max(len(self.corpus_names), 1)).tolist()
+        if config.corpora:
+            weights = [c.weight for c in config.corpora]
+        else:
+            weights = temperature_weights(sizes, config.temperature)
+        counts = epoch_counts(sizes, weights)
+        empty = empty_but_drawn(sizes, counts)
+        if empty is not None:
+            raise ValueError(
+                f"data.corpora[{empty}] ({self.corpus_names[empty]}): no training pairs left "
+                f"after filtering (data.max_len={config.max_len}, "
+                f"data.max_len_ratio={config.max_len_ratio})"
+            )
+        names = self.corpus_names or [config.name]
+        self.corpus_shares = corpus_shares(names, sizes, counts)
+        for share in self.corpus_shares:
+            rank_zero_info(
+                f"corpus {share.name}: {share.pairs:,} pairs, {share.per_epoch:,} per epoch "
+                f"({share.share:.1%})"
+            )
+        return None if counts == sizes else (corpus_ids, counts)
+
+    def _direction_of(self, line_numbers: np.ndarray, num_lines: int) -> np.ndarray:
+        """The direction of each example of a multilingual corpus, from its line number."""
+        assert self.groups is not None
+        if sum(self.groups) != num_lines:
+            raise ValueError(
+                f"{self.train_files[0][0]}: {num_lines} lines, but the directions hold "
+                f"{sum(self.groups)} pairs (rebuild the multilingual corpus)"
+            )
+        return np.searchsorted(np.cumsum(self.groups), line_numbers, side="right")
+
+    def _segments(self, num_lines: int) -> list[tuple[str, int, int]]:
+        """(name, start, stop) of each corpus or direction in the valid set, else one range."""
+        sizes = self._valid_sizes if self._valid_parts else self._valid_groups
+        if sizes is None:
+            return [(self.config.name, 0, num_lines)]
+        names = [name for *_, name in self._valid_parts] or self.corpus_names
+        stops = np.cumsum(sizes).tolist()
+        return [
+            (name, stop - size, stop) for name, size, stop in zip(names, sizes, stops, strict=True)
+        ]
 
     def _shortlist(self, dataset: ParallelDataset) -> Shortlist | None:
         """The decoding shortlist of the filtered training pairs (None when not configured)."""
@@ -125,27 +218,11 @@ class TranslationDataModule(pl.LightningDataModule):
             frequent=settings.frequent,
         )
 
-    def _resampled(self, dataset: ParallelDataset, num_lines: int) -> ParallelDataset:
-        """Draw each direction's share of an epoch by temperature (see the class doc)."""
-        assert self.groups is not None
-        if sum(self.groups) != num_lines:
-            raise ValueError(
-                f"{self.paths['train'][0]}: {num_lines} lines, but the directions hold "
-                f"{sum(self.groups)} pairs (rebuild the multilingual corpus)"
-            )
-        group_of = np.searchsorted(np.cumsum(self.groups), dataset.line_numbers, side="right")
-        kept = np.bincount(group_of, minlength=len(self.groups)).tolist()
-        temperature = self.config.temperature
-        counts = resample_counts(kept, temperature)
-        rng = np.random.default_rng([self.seed, len(self.groups)])
-        shares = ", ".join(f"{n:,} -> {m:,}" for n, m in zip(kept, counts, strict=True))
-        rank_zero_info(f"directions resampled (temperature {temperature}): {shares}")
-        return dataset.select(resample_indices(group_of, counts, rng))
-
     def train_dataloader(self) -> DataLoader:
         """Token-budget batches, shuffled per epoch, sharded over DDP ranks, resumable."""
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        corpus_ids, counts = self._mix or (None, None)
         sampler = TokenBudgetBatchSampler(
             self.train_dataset.src_lengths,
             self.train_dataset.tgt_lengths,
@@ -153,6 +230,8 @@ class TranslationDataModule(pl.LightningDataModule):
             seed=self.seed,
             num_replicas=world,
             rank=rank,
+            corpus_ids=corpus_ids,
+            epoch_counts=counts,
         )
         sampler.load_state_dict(self._progress)
         return self._loader(self.train_dataset, sampler)
@@ -202,39 +281,54 @@ class TranslationDataModule(pl.LightningDataModule):
             generator=torch.Generator().manual_seed(self.seed),
         )
 
-    def _build(self) -> tuple[tuple[SpmTokenizer, SpmTokenizer], dict[str, BinarizedCorpus]]:
-        """Train/load the tokenizer(s) and binarize both splits; cached by content hash."""
-        tokenizers = self._tokenizers()
-        corpora = {
-            split: binarize(src, tgt, *tokenizers, self.bin_dir)
-            for split, (src, tgt) in self._checked_paths().items()
-        }
-        return tokenizers, corpora
+    def _build(
+        self,
+    ) -> tuple[tuple[SpmTokenizer, SpmTokenizer], dict[str, Any]]:
+        """Train/load the tokenizer(s), binarize every training corpus and the valid set.
 
-    def _checked_paths(self) -> dict[str, tuple[Path, Path]]:
+        Returns:
+            The tokenizers and {"train": [one per `train_files`], "valid": corpus}; every
+            array is cached by content hash.
+        """
+        tokenizers = self._tokenizers()
+        paths = self._checked_paths()
+        train = [binarize(src, tgt, *tokenizers, self.bin_dir) for src, tgt in paths["train"]]
+        valid = binarize(*paths["valid"][0], *tokenizers, self.bin_dir)
+        return tokenizers, {"train": train, "valid": valid}
+
+    def _checked_paths(self) -> dict[str, list[tuple[Path, Path]]]:
         """The text files after the UTF-8 check, before anything (SentencePiece) reads them.
 
         With on_invalid_utf8="replace", a file holding invalid bytes is replaced by a cleaned
-        copy under `work_dir/utf8/`.
+        copy under `work_dir/utf8/`. Per-corpus valid sets are first concatenated into
+        `valid_files`.
         """
         if self._text_paths is None:
             clean_dir, policy = self.work_dir / "utf8", self.config.on_invalid_utf8
-            self._text_paths = {
-                split: (
-                    utf8_text(src, policy, clean_dir),
-                    utf8_text(tgt, policy, clean_dir),
+            if self._valid_parts:
+                self._valid_sizes = write_combined(
+                    [(src, tgt, None) for src, tgt, _ in self._valid_parts],
+                    self.valid_files,
+                    on_invalid_utf8=policy,
                 )
-                for split, (src, tgt) in self.paths.items()
+            files = {"train": self.train_files, "valid": [self.valid_files]}
+            self._text_paths = {
+                split: [
+                    (utf8_text(src, policy, clean_dir), utf8_text(tgt, policy, clean_dir))
+                    for src, tgt in pairs
+                ]
+                for split, pairs in files.items()
             }
         return self._text_paths
 
     def _tokenizers(self) -> tuple[SpmTokenizer, SpmTokenizer]:
-        """One joint model on both training sides, or one model per side."""
-        src, tgt = self._checked_paths()["train"]
+        """One joint model on both training sides (of every corpus), or one model per side."""
+        pairs = self._checked_paths()["train"]
+        srcs, tgts = [src for src, _ in pairs], [tgt for _, tgt in pairs]
         if self.config.spm.joint:
-            joint = self._tokenizer([src, tgt])
+            joint = self._tokenizer(srcs + tgts)
             return joint, joint
-        return self._tokenizer([src]), self._tokenizer([tgt])
+        return self._tokenizer(srcs), self._tokenizer(tgts)
 
     def _tokenizer(self, train_files: list[Path]) -> SpmTokenizer:
         settings = self.spm_settings

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from torch.utils.data import ConcatDataset
 
 from nmt.data.binarize import SIDES, BinarizedCorpus
 from nmt.data.corpus import FilterReport, filter_reason
@@ -118,6 +119,25 @@ class ParallelDataset:
         subset.src_lengths = self.src_lengths[positions]
         subset.tgt_lengths = self.tgt_lengths[positions]
         return subset
+
+
+class MixedDataset(ConcatDataset):
+    """Several ParallelDatasets one after another (the corpora of a mixture, `nmt.data.mixing`).
+
+    Position i runs through the parts in order; an example's `index` is its line number in
+    its own corpus.
+
+    Attributes:
+        src_lengths: (N,) source lengths of all parts, concatenated.
+        tgt_lengths: (N,) target lengths of all parts, concatenated.
+        corpus_ids: (N,) the part of each example.
+    """
+
+    def __init__(self, parts: list[ParallelDataset]):
+        super().__init__(parts)
+        self.src_lengths = np.concatenate([part.src_lengths for part in parts])
+        self.tgt_lengths = np.concatenate([part.tgt_lengths for part in parts])
+        self.corpus_ids = np.repeat(np.arange(len(parts)), [len(part) for part in parts])
 
 
 def _lengths(offsets: _NpyReader) -> np.ndarray:

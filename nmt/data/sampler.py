@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from nmt.data.mixing import EpochDraw
+
 
 class TokenBudgetBatchSampler:
     """Yield lists of example positions whose padded size stays within a token budget.
@@ -20,6 +22,10 @@ class TokenBudgetBatchSampler:
     Shuffling (`shuffle=True`): examples of equal width are ordered randomly and the order of
     the batches is shuffled, both drawn from (seed, epoch). Without shuffling, ties keep their
     position order and batches come shortest first.
+
+    Several corpora (`nmt.data.mixing`): with `corpus_ids` and `epoch_counts`, each epoch
+    batches the examples `EpochDraw` picks for it from (seed, epoch) instead of every example
+    once; the draw keeps the same sorted widths every epoch, so the cut points stay fixed.
 
     Sharding: rank r takes batches r, r + R, r + 2R, ... of the epoch. When the batch count is
     not a multiple of R, batches from the start of the epoch's order are repeated until it is,
@@ -40,6 +46,8 @@ class TokenBudgetBatchSampler:
         shuffle: bool = True,
         num_replicas: int = 1,
         rank: int = 0,
+        corpus_ids: np.ndarray | None = None,
+        epoch_counts: list[int] | None = None,
     ):
         """Set up the sampler for epoch 0.
 
@@ -51,6 +59,8 @@ class TokenBudgetBatchSampler:
             shuffle: shuffle per epoch (training) or keep a fixed length order (inference).
             num_replicas: number of DDP ranks sharing the batches.
             rank: this process's rank in [0, num_replicas).
+            corpus_ids: (N,) corpus of each example, with `epoch_counts`.
+            epoch_counts: examples of each corpus per epoch; None: every example once.
         """
         if max_tokens < 1:
             raise ValueError(f"batch_tokens must be positive, got {max_tokens}")
@@ -62,10 +72,13 @@ class TokenBudgetBatchSampler:
         self._sizes = np.maximum(
             np.asarray(src_lengths, dtype=np.int32), np.asarray(tgt_lengths, dtype=np.int32) + 1
         )
+        self._draw = None
+        if epoch_counts is not None:
+            self._draw = EpochDraw(corpus_ids, self._sizes, epoch_counts)
         # Examples by width (ties by position), the start of each run of equal widths, and
         # the batch cut points: fixed for all epochs, so an epoch only reshuffles runs.
         self._sorted = np.argsort(self._sizes, kind="stable").astype(np.int32)
-        sorted_sizes = self._sizes[self._sorted]
+        sorted_sizes = self._sizes[self._sorted] if self._draw is None else self._draw.sorted_widths
         self._runs = np.flatnonzero(sorted_sizes[1:] != sorted_sizes[:-1]) + 1
         self._bounds = _cut_points(sorted_sizes, max_tokens)
         self.max_tokens = max_tokens
@@ -140,16 +153,25 @@ class TokenBudgetBatchSampler:
 
     def _epoch_batches(self) -> list[np.ndarray]:
         """All batches of the current epoch, in the order they are served."""
-        if len(self._sizes) == 0:
+        order = self._epoch_order()
+        if len(order) == 0:
             return []
         if not self.shuffle:
-            return np.split(self._sorted, self._bounds)
+            return np.split(order, self._bounds)
         rng = np.random.default_rng([self.seed, self.epoch])
-        order = self._sorted.copy()
         for run in np.split(order, self._runs):  # views: shuffles equal widths in place
             rng.shuffle(run)
         batches = np.split(order, self._bounds)
         return [batches[i] for i in rng.permutation(len(batches))]
+
+    def _epoch_order(self) -> np.ndarray:
+        """The epoch's examples sorted by width (ties by position), before any shuffling."""
+        if self._draw is None:
+            return self._sorted.copy()
+        chosen = self._draw.positions(self.seed, self.epoch)
+        order = chosen[np.argsort(self._sizes[chosen], kind="stable")].astype(np.int32)
+        assert np.array_equal(self._sizes[order], self._draw.sorted_widths)
+        return order
 
 
 def _cut_points(sizes: np.ndarray, max_tokens: int) -> list[int]:

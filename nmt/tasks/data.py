@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -20,16 +21,27 @@ def data_config(cfg: DictConfig) -> DataConfig:
     return DataConfig.from_dict(typed_dict(cfg.data, DataConfig, "data"))
 
 
-def ensure_corpus(cfg: DictConfig) -> list[int] | None:
+@dataclass(frozen=True)
+class DirectionSizes:
+    """Pairs each direction contributes to the combined train and valid files, in order."""
+
+    train: list[int]
+    valid: list[int]
+
+
+def ensure_corpus(cfg: DictConfig) -> DirectionSizes | None:
     """Make sure the training and validation files exist, running the recipe when needed.
 
     Returns:
         For a multilingual config (`data.directions`), the pairs each direction contributes
-        to the combined training files; None for a single pair.
+        to the combined files; None otherwise.
     """
     data = data_config(cfg)
     if data.directions:
         return ensure_multilingual(cfg, data)
+    if data.corpora:
+        check_corpora(data)
+        return None
     needed = [
         Path(data.train_src),
         Path(data.train_tgt),
@@ -47,7 +59,21 @@ def ensure_corpus(cfg: DictConfig) -> list[int] | None:
     return None
 
 
-def ensure_multilingual(cfg: DictConfig, data: DataConfig) -> list[int]:
+def check_corpora(data: DataConfig) -> None:
+    """Stop at the first missing file of `data.corpora`, naming its key."""
+    assert data.corpora is not None
+    for i, corpus in enumerate(data.corpora):
+        for key in ("src", "tgt", "valid_src", "valid_tgt"):
+            path = getattr(corpus, key)
+            if path is not None and not Path(path).is_file():
+                raise ValueError(f"data.corpora[{i}].{key}: {path}: file not found")
+    for key in ("valid_src", "valid_tgt"):
+        path = getattr(data, key)
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"data.{key}: {path}: file not found")
+
+
+def ensure_multilingual(cfg: DictConfig, data: DataConfig) -> DirectionSizes:
     """Prepare every direction's pair (Bible recipe) and write the combined tagged files."""
     assert data.directions is not None
     directions = [multilingual_direction(cfg, data, i) for i in range(len(data.directions))]
@@ -55,10 +81,10 @@ def ensure_multilingual(cfg: DictConfig, data: DataConfig) -> list[int]:
     train = (Path(data.train_src), Path(data.train_tgt))
     sizes = build_split(directions, "train", train, on_invalid_utf8=policy)
     valid = (Path(data.valid_src), Path(data.valid_tgt))
-    build_split(directions, "valid", valid, data.valid_lines_per_direction, policy)
+    valid_sizes = build_split(directions, "valid", valid, data.valid_lines_per_direction, policy)
     names = ", ".join(f"{d.name} {n:,}" for d, n in zip(directions, sizes, strict=True))
     rank_zero_print(f"multilingual corpus {data.train_src}: {names} training pairs")
-    return sizes
+    return DirectionSizes(sizes, valid_sizes)
 
 
 def multilingual_direction(cfg: DictConfig, data: DataConfig, index: int) -> Direction:
@@ -104,6 +130,10 @@ def prepare_bible_pair(
         rank_zero_print(f"prepared {out_dir}: {result.counts} (Bible {src}->{tgt})")
 
 
-def build_datamodule(cfg: DictConfig, groups: list[int] | None = None) -> TranslationDataModule:
-    """The DataModule of `cfg.data`; `groups` as returned by `ensure_corpus`."""
-    return TranslationDataModule(data_config(cfg), seed=cfg.seed, groups=groups)
+def build_datamodule(cfg: DictConfig, sizes: DirectionSizes | None = None) -> TranslationDataModule:
+    """The DataModule of `cfg.data`; `sizes` as returned by `ensure_corpus`."""
+    if sizes is None:
+        return TranslationDataModule(data_config(cfg), seed=cfg.seed)
+    return TranslationDataModule(
+        data_config(cfg), seed=cfg.seed, groups=sizes.train, valid_groups=sizes.valid
+    )

@@ -16,9 +16,10 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 from nmt.checkpoint import load_meta
 from nmt.data.datamodule import TranslationDataModule
+from nmt.data.mixing import share_metrics
 from nmt.model.config import Seq2SeqConfig
 from nmt.search.strategy import SearchConfig
-from nmt.tasks.data import build_datamodule, ensure_corpus
+from nmt.tasks.data import build_datamodule, data_config, ensure_corpus
 from nmt.tasks.hydra_setup import to_dict, typed_dict
 from nmt.training.callbacks import last_checkpoint_path
 from nmt.training.checkpoint_io import AtomicCheckpointIO
@@ -52,11 +53,13 @@ def check_resume_vocabulary(ckpt_path: str, datamodule: TranslationDataModule) -
     meta = load_meta(ckpt_path, key="ckpt_path")
     trained = {"src": meta.src_spm, "tgt": meta.tgt_spm}
     tokenizers = {"src": datamodule.src_tokenizer, "tgt": datamodule.tgt_tokenizer}
-    for (side, tokenizer), path in zip(tokenizers.items(), datamodule.paths["train"], strict=True):
+    several = len(datamodule.train_files) > 1
+    for (side, tokenizer), path in zip(tokenizers.items(), datamodule.train_files[0], strict=True):
         if trained[side] != tokenizer.model_bytes:
+            files = "data.corpora" if several else f"data.train_{side} ({path})"
             raise ValueError(
                 f"ckpt_path: {ckpt_path}: trained with another {side} SentencePiece model than "
-                f"the one data.train_{side} ({path}) and data.spm give; a checkpoint continues "
+                f"the one {files} and data.spm give; a checkpoint continues "
                 "only on the data it was trained with"
             )
 
@@ -147,11 +150,12 @@ class TrainResult:
 def train(cfg: DictConfig) -> TrainResult:
     """Train a model as configured; print `best_checkpoint: PATH` last; return the result."""
     configs = module_configs(cfg)
+    data_config(cfg)  # a bad data key stops the run here too, before anything is printed
     set_threads(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     ckpt_path = resume_checkpoint(cfg)
-    groups = ensure_corpus(cfg)
-    datamodule = build_datamodule(cfg, groups)
+    sizes = ensure_corpus(cfg)
+    datamodule = build_datamodule(cfg, sizes)
     datamodule.prepare_data()
     datamodule.setup("fit")
     if ckpt_path is not None:
@@ -163,6 +167,8 @@ def train(cfg: DictConfig) -> TrainResult:
         cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
     )
     remove_stale_checkpoint_files(trainer)
+    for logger in loggers:  # rank-zero only; step 0: the figures of the whole run
+        logger.log_metrics(share_metrics(datamodule.corpus_shares), step=0)
     rank_zero_print(f"model: {sum(p.numel() for p in module.parameters()):,} parameters")
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)

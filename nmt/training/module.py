@@ -40,7 +40,8 @@ class TranslationModule(pl.LightningModule):
         src_vocab_size: source vocabulary size.
         tgt_vocab_size: target vocabulary size.
         special_ids: {"pad", "unk", "bos", "eos"}.
-        val_bleu_sentences: decode at most this many valid sentences for BLEU (0 = no BLEU).
+        val_bleu_sentences: decode at most this many valid sentences for BLEU (0 = no BLEU),
+            counted in each corpus or direction of a valid set that holds several.
         train_config: the resolved training config, stored in checkpoints for reference.
     """
 
@@ -112,7 +113,7 @@ class TranslationModule(pl.LightningModule):
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         loss, nll, ntokens = self._loss(batch)
         self._val_sums += torch.tensor([loss.item(), nll.item(), ntokens], dtype=torch.float64)
-        wanted = batch.indices < self.val_bleu_sentences  # (B,)
+        wanted = self._bleu_wanted(batch.indices)  # (B,)
         if bool(wanted.any()):
             hyps = self(batch.src[wanted], batch.src_lengths[wanted])
             for index, tokens in zip(batch.indices[wanted].tolist(), hyps, strict=True):
@@ -127,17 +128,46 @@ class TranslationModule(pl.LightningModule):
         self.log("val/loss", loss / ntokens, sync_dist=False)
         self.log("val/ppl", math.exp(min(nll / ntokens, 50.0)), sync_dist=False)
         if self._val_hyps:
-            self.log("val/bleu", self._valid_bleu(), prog_bar=True, sync_dist=False)
+            scores = self._valid_bleu()
+            self.log("val/bleu", scores.pop(None), prog_bar=True, sync_dist=False)
+            for name, score in scores.items():
+                self.log(f"val/bleu/{name}", score, sync_dist=False)
 
-    def _valid_bleu(self) -> float:
-        """Corpus BLEU of the collected hypotheses against the raw valid references."""
+    def _bleu_wanted(self, indices: torch.Tensor) -> torch.Tensor:
+        """(B,) True for the valid lines decoded for BLEU: the first lines of each segment."""
+        segments = self.trainer.datamodule.valid_segments
+        starts = torch.tensor([start for _, start, _ in segments])
+        segment = torch.searchsorted(starts, indices.cpu(), right=True) - 1  # (B,)
+        return (indices.cpu() - starts[segment] < self.val_bleu_sentences).to(indices.device)
+
+    def _valid_bleu(self) -> dict[str | None, float]:
+        """Corpus BLEU of the collected hypotheses against the raw valid references.
+
+        Returns:
+            {None: BLEU over every decoded line} and, when the valid set holds several
+            corpora or directions, {name: BLEU over that segment's decoded lines}.
+        """
         datamodule = self.trainer.datamodule
         indices = sorted(self._val_hyps)
-        hyps = datamodule.tgt_tokenizer.decode([self._val_hyps[i] for i in indices])
-        refs = [datamodule.valid_refs[i] for i in indices]
+        hyps = dict(
+            zip(
+                indices,
+                datamodule.tgt_tokenizer.decode([self._val_hyps[i] for i in indices]),
+                strict=True,
+            )
+        )
         self._val_hyps = {}
-        score, _signature = corpus_bleu(hyps, [refs])
-        return float(score.score)
+        segments = datamodule.valid_segments
+        ranges = [(None, 0, len(datamodule.valid_refs))]
+        ranges += segments if len(segments) > 1 else []
+        scores: dict[str | None, float] = {}
+        for name, start, stop in ranges:
+            lines = [i for i in indices if start <= i < stop]
+            if lines:
+                refs = [datamodule.valid_refs[i] for i in lines]
+                score, _signature = corpus_bleu([hyps[i] for i in lines], [refs])
+                scores[name] = float(score.score)
+        return scores
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Drop this update (or stop) when the loss or a gradient is NaN or infinite.

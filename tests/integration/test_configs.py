@@ -40,6 +40,9 @@ def test_every_train_group_option_composes(compose_cfg, group):
             overrides += [
                 f"data.{k}=/x/{k}" for k in ("train_src", "train_tgt", "valid_src", "valid_tgt")
             ]
+        if option == "mix":
+            overrides += ["data.corpora=[{src:/x/a,tgt:/x/b,weight:2}]", "data.valid_src=/x/c"]
+            overrides += ["data.valid_tgt=/x/d"]
         validate_train(compose_cfg("train", overrides))
 
 

@@ -1,21 +1,25 @@
 """Multilingual training (data=bible_multi) on the committed sample: de->en and en->de in one
-tiny model; target tags, temperature resampling, tgt_lang in translate and evaluate."""
+tiny model; target tags, temperature resampling, per-direction validation BLEU, tgt_lang in
+translate and evaluate."""
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import sacrebleu
 import torch
 
 from nmt.data.corpus import read_lines
 from nmt.data.dataset import ParallelDataset
-from nmt.data.multilingual import resample_counts, tag_line
+from nmt.data.multilingual import tag_line
 from nmt.search.strategy import SearchConfig
-from nmt.tasks.data import build_datamodule, ensure_corpus
-from nmt.tasks.hydra_setup import ROOT_DIR
+from nmt.tasks.data import DirectionSizes, build_datamodule, ensure_corpus
+from nmt.tasks.hydra_setup import ROOT_DIR, to_dict
 from nmt.tasks.train import train
 from nmt.translator import Translator
 from tests.conftest import SAMPLE_DIR, compose_config
@@ -58,6 +62,11 @@ def multi_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]
     return root / "out" / "checkpoints" / "last.ckpt", overrides
 
 
+def logged_rows(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "csv" / "metrics.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
 def per_direction(line_numbers) -> list[int]:
     """Examples of de->en (lines 0..1999) and en->de (lines 2000..)."""
     return [int((line_numbers < 2000).sum()), int((line_numbers >= 2000).sum())]
@@ -66,22 +75,65 @@ def per_direction(line_numbers) -> list[int]:
 def test_directions_are_resampled_by_temperature(tmp_path: Path) -> None:
     overrides = multi_overrides(tmp_path, write_small_pair(tmp_path / "en-de-small"))
     cfg = compose_config("train", tmp_path, overrides)
-    groups = ensure_corpus(cfg)
-    assert groups == [2000, 300]
-    datamodule = build_datamodule(cfg, groups)
+    sizes = ensure_corpus(cfg)
+    assert sizes == DirectionSizes(train=[2000, 300], valid=[40, 40])
+    datamodule = build_datamodule(cfg, sizes)
     datamodule.setup("fit")
-    drawn = per_direction(datamodule.train_dataset.line_numbers)
-    filtered, _ = ParallelDataset(datamodule.train_dataset.corpus).filtered(
-        cfg.data.max_len, cfg.data.max_len_ratio
-    )
-    natural = per_direction(filtered.line_numbers)
-    assert drawn == resample_counts(natural, 2.0)
+    datamodule.trainer = None
+    sampler = datamodule.train_dataloader().batch_sampler
+    dataset = datamodule.train_dataset
+    drawn = per_direction(dataset.line_numbers[np.concatenate([np.asarray(b) for b in sampler])])
+    filtered, _ = ParallelDataset(dataset.corpus).filtered(cfg.data.max_len, cfg.data.max_len_ratio)
+    natural = np.array(per_direction(filtered.line_numbers))
+    # p_k ~ n_k^(1/T), T = 2, of an epoch of sum(n_k) examples (largest remainder rounding).
+    expected = natural.sum() * np.sqrt(natural) / np.sqrt(natural).sum()
+    assert sum(drawn) == natural.sum() and np.abs(np.array(drawn) - expected).max() < 1
     assert drawn[1] > natural[1]  # the small direction is drawn more often than its size
+    shares = [(s.name, s.pairs, s.per_epoch) for s in datamodule.corpus_shares]
+    assert shares == [("de-en", natural[0], drawn[0]), ("en-de", natural[1], drawn[1])]
+    assert datamodule.valid_segments == [("de-en", 0, 40), ("en-de", 40, 80)]
     # Tags are single pieces of the joint SentencePiece model, at the start of each source.
     tokenizer = datamodule.src_tokenizer
     pieces = tokenizer.id_to_pieces(datamodule.train_dataset[0].src.tolist())
     assert pieces[1] in ("<2en>", "<2de>") and pieces[0] == "▁"
     assert tokenizer.piece_to_id("<2de>") != datamodule.special_ids.unk
+
+
+def test_validation_bleu_is_logged_per_direction(multi_run) -> None:
+    """val/bleu/<direction> equals sacrebleu on that direction's decoded valid lines."""
+    ckpt, overrides = multi_run
+    run_dir = ckpt.parent.parent
+    cfg = compose_config("train", run_dir.parent, [*overrides, "trainer.max_steps=30"])
+    # The best checkpoint's weights (its BLEU is not 0, unlike a later one's) and the row of
+    # the validation that chose it (one every 10 steps, in order).
+    (ckpt,) = (run_dir / "checkpoints").glob("best-*.ckpt")
+    step = torch.load(ckpt, weights_only=True)["global_step"]
+    rows = [row for row in logged_rows(run_dir) if row.get("val/bleu")]
+    last = rows[step // cfg.trainer.val_check_interval - 1]
+    assert float(last["val/bleu"]) > 0
+    count = cfg.val.bleu_sentences  # decoded per direction
+    search = SearchConfig(**to_dict(cfg.val.search))
+    hyps, refs = [], []
+    for src_lang, tgt_lang, folder in (
+        ("de", "en", SAMPLE_DIR),
+        ("en", "de", run_dir.parent / "en-de-small"),
+    ):
+        src = read_lines(folder / f"valid.{src_lang}")[:count]
+        ref = read_lines(folder / f"valid.{tgt_lang}")[:count]
+        translator = Translator.from_checkpoint(ckpt, tgt_lang=tgt_lang, shortlist=False)
+        hyp = [r.text for r in translator.translate(src, search)]
+        bleu = sacrebleu.corpus_bleu(hyp, [ref]).score
+        assert float(last[f"val/bleu/{src_lang}-{tgt_lang}"]) == pytest.approx(bleu, abs=1e-4)
+        hyps, refs = hyps + hyp, refs + ref
+    assert float(last["val/bleu"]) == pytest.approx(
+        sacrebleu.corpus_bleu(hyps, [refs]).score, abs=1e-4
+    )
+    counts = next(row for row in logged_rows(run_dir) if row.get("data/pairs/de-en"))
+    assert {key for key, value in counts.items() if key.startswith("data/") and value} == {
+        f"data/{figure}/{name}"
+        for figure in ("pairs", "per_epoch", "share")
+        for name in ("de-en", "en-de")
+    }
 
 
 def test_checkpoint_knows_its_languages_and_translates_both_ways(multi_run) -> None:

@@ -2,7 +2,13 @@
 
 import pytest
 
-from nmt.data.data_config import DataConfig, DirectionConfig, ShortlistConfig, SpmConfig
+from nmt.data.data_config import (
+    CorpusConfig,
+    DataConfig,
+    DirectionConfig,
+    ShortlistConfig,
+    SpmConfig,
+)
 
 FILES = {"train_src": "a", "train_tgt": "b", "valid_src": "c", "valid_tgt": "d", "work_dir": "w"}
 
@@ -37,3 +43,88 @@ def test_nested_nodes_become_dataclasses():
 def test_bad_values_name_their_key(values, message):
     with pytest.raises(ValueError, match=message):
         make(**values)
+
+
+MIX = {**FILES, "train_src": None, "train_tgt": None}
+CORPORA = [{"src": "a.de", "tgt": "a.en", "weight": 3}, {"src": "b.de", "tgt": "b.en"}]
+
+
+def mixed(corpora, **values):
+    return DataConfig.from_dict({**MIX, "spm": {"vocab_size": 100}, "corpora": corpora, **values})
+
+
+def test_corpora_get_names_and_float_weights():
+    config = mixed(CORPORA)
+    assert config.corpora == [
+        CorpusConfig("a.de", "a.en", 3.0, "corpus0"),
+        CorpusConfig("b.de", "b.en", 1.0, "corpus1"),
+    ]
+    own = [{**CORPORA[0], "name": "web", "valid_src": "v.de", "valid_tgt": "v.en"}]
+    assert mixed(own, valid_src=None, valid_tgt=None).corpora[0].has_valid
+
+
+@pytest.mark.parametrize(
+    ("corpora", "values", "message"),
+    [
+        (
+            [CORPORA[0], {**CORPORA[1], "weight": -1}],
+            {},
+            r"^data.corpora\[1\].weight must be a positive number, got -1$",
+        ),
+        (
+            [{**CORPORA[0], "weight": 0}],
+            {},
+            r"^data.corpora\[0\].weight must be a positive number, got 0$",
+        ),
+        (
+            [{**CORPORA[0], "weight": float("inf")}],
+            {},
+            r"data.corpora\[0\].weight must be a positive",
+        ),
+        (
+            [{**CORPORA[0], "weight": "3"}],
+            {},
+            r"data.corpora\[0\].weight must be a positive number, got '3'",
+        ),
+        ([{**CORPORA[0], "weight": True}], {}, r"data.corpora\[0\].weight must be a positive"),
+        ([{"src": "a.de", "weight": 1}], {}, r"^data.corpora\[0\].tgt is required$"),
+        (
+            [{**CORPORA[0], "wieght": 1}],
+            {},
+            r"^data.corpora\[0\].wieght: unknown key \(known: src, tgt, weight",
+        ),
+        (["a.de"], {}, r"^data.corpora\[0\]: give src, tgt and weight \(got 'a.de'\)$"),
+        ([{**CORPORA[0], "name": "a b"}], {}, r"data.corpora\[0\].name must be letters"),
+        (
+            [{**CORPORA[0], "name": "x"}, {**CORPORA[1], "name": "x"}],
+            {},
+            r"^data.corpora\[1\].name: 'x' is used twice$",
+        ),
+        (
+            [{**CORPORA[0], "valid_src": "v.de"}],
+            {},
+            r"^data.corpora\[0\]: give both valid_src and valid_tgt, or neither$",
+        ),
+        ([], {}, r"^data.corpora is empty"),
+        (
+            CORPORA,
+            {"train_src": "a"},
+            r"^data.train_src: the files come from data.corpora; set it to null$",
+        ),
+        (
+            CORPORA,
+            {"directions": [{"src_lang": "a", "tgt_lang": "b"}]},
+            r"^data.corpora: not with data.directions",
+        ),
+        (
+            [{**CORPORA[0], "valid_src": "v", "valid_tgt": "w"}],
+            {},
+            r"^data.valid_src: the files come from data.corpora\[i\].valid_\*",
+        ),
+        (None, {}, r"^data.train_src is required \(or give the files in data.corpora\)$"),
+    ],
+)
+def test_bad_corpora_give_one_line_errors(corpora, values, message):
+    with pytest.raises(ValueError, match=message) as err:
+        mixed(corpora, **values)
+    assert "\n" not in str(err.value)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -173,7 +175,7 @@ class Recorder(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.1)
 
 
-def fit(files, tmp_path, ckpt_path=None, **trainer_args):
+def fit_with(files, tmp_path, ckpt_path=None, factory=make_dm, **trainer_args):
     model = Recorder()
     trainer = pl.Trainer(
         accelerator="cpu",
@@ -186,11 +188,23 @@ def fit(files, tmp_path, ckpt_path=None, **trainer_args):
         default_root_dir=tmp_path,
         **trainer_args,
     )
-    trainer.fit(model, datamodule=make_dm(files), ckpt_path=ckpt_path)
+    trainer.fit(model, datamodule=factory(files), ckpt_path=ckpt_path)
     return model, trainer
 
 
-def test_lightning_resume_continues_at_the_next_batch(files, tmp_path):
+def mixed_dm(files):
+    """Corpus `small` (100 pairs, weight 3) and the 300 training pairs (weight 1)."""
+    small = write_corpus(files["train"][0].parent, count=100, seed=9, name="small")
+    corpora = [
+        {"src": small[0], "tgt": small[1], "weight": 3, "name": "small"},
+        {"src": files["train"][0], "tgt": files["train"][1], "weight": 1, "name": "big"},
+    ]
+    return make_dm(files, train_src=None, train_tgt=None, corpora=corpora)
+
+
+@pytest.mark.parametrize("factory", [make_dm, mixed_dm], ids=["one-corpus", "two-corpora"])
+def test_lightning_resume_continues_at_the_next_batch(files, tmp_path, factory):
+    fit = functools.partial(fit_with, factory=factory)
     reference, _ = fit(files, tmp_path, max_epochs=2)
     per_epoch = len(reference.seen) // 2
     assert reference.seen[:per_epoch] != reference.seen[per_epoch:]  # epochs reshuffled
@@ -210,3 +224,94 @@ def test_worker_processes_give_the_same_batches(files):
     loader = dm.train_dataloader()
     assert loader.persistent_workers
     assert indices(loader) == expected
+
+
+def test_corpora_are_drawn_by_weight_every_epoch(files):
+    dm = mixed_dm(files)
+    dm.prepare_data()
+    dm.setup("fit")
+    pairs = np.bincount(dm.train_dataset.corpus_ids).tolist()
+    # max_len_ratio=2 removes some pairs of each corpus; the rest are N pairs in all.
+    assert 0 < pairs[0] < 100 and 0 < pairs[1] < 300
+    total = sum(pairs)
+    wanted = [round(total * 3 / 4), total - round(total * 3 / 4)]  # shares 3/4 and 1/4
+    shares = [(s.name, s.pairs, s.per_epoch) for s in dm.corpus_shares]
+    assert shares == [("small", pairs[0], wanted[0]), ("big", pairs[1], wanted[1])]
+    dm.trainer = SimpleNamespace(world_size=1, global_rank=0)
+    sampler = dm.train_dataloader().batch_sampler
+    lines = {
+        name: path.read_text(encoding="utf-8").splitlines()
+        for name, path in (("small", dm.train_files[0][0]), ("big", dm.train_files[1][0]))
+    }
+    epochs = []
+    for epoch in range(2):
+        sampler.set_epoch(epoch)
+        positions = np.concatenate([np.asarray(b) for b in sampler])
+        assert np.bincount(dm.train_dataset.corpus_ids[positions]).tolist() == wanted
+        epochs.append(sorted(positions.tolist()))
+        # Each drawn example is the line of its own corpus.
+        position = int(positions[-1])
+        example = dm.train_dataset[position]
+        name = dm.corpus_names[dm.train_dataset.corpus_ids[position]]
+        decoded = dm.src_tokenizer.decode([example.src.tolist()])[0]
+        assert decoded == lines[name][example.index]
+    assert epochs[0] != epochs[1]  # the big corpus's quarter changes between epochs
+
+
+def test_corpora_with_own_valid_sets_are_validated_in_segments(files):
+    small = write_corpus(files["train"][0].parent, count=100, seed=9, name="small")
+    small_valid = write_corpus(files["train"][0].parent, count=7, seed=19, name="small_valid")
+    corpora = [
+        {
+            "src": small[0],
+            "tgt": small[1],
+            "name": "small",
+            "valid_src": small_valid[0],
+            "valid_tgt": small_valid[1],
+        },
+        {
+            "src": files["train"][0],
+            "tgt": files["train"][1],
+            "name": "big",
+            "valid_src": files["valid"][0],
+            "valid_tgt": files["valid"][1],
+        },
+    ]
+    dm = make_dm(
+        files, train_src=None, train_tgt=None, valid_src=None, valid_tgt=None, corpora=corpora
+    )
+    dm.prepare_data()
+    dm.setup("fit")
+    assert dm.valid_segments == [("small", 0, 7), ("big", 7, 47)]
+    refs = [p[1].read_text(encoding="utf-8").splitlines() for p in (small_valid, files["valid"])]
+    assert dm.valid_refs == refs[0] + refs[1]
+    assert len(dm.valid_dataset) == 47
+
+
+def test_one_corpus_is_one_valid_segment_and_one_share(files):
+    dm = ready(files)
+    assert dm.valid_segments == [("text", 0, 40)]
+    assert [(s.pairs, s.per_epoch, s.share) for s in dm.corpus_shares] == [
+        (len(dm.train_dataset), len(dm.train_dataset), 1.0)
+    ]
+
+
+def test_a_corpus_emptied_by_filtering_is_named(files):
+    empty = write_corpus(files["train"][0].parent, count=5, seed=3, name="long")
+    empty[0].write_text("".join("a b c d e f g h i j k l m n o p\n" for _ in range(5)))
+    dm = make_dm(
+        files,
+        train_src=None,
+        train_tgt=None,
+        corpora=[
+            {"src": empty[0], "tgt": empty[1], "name": "long"},
+            {"src": files["train"][0], "tgt": files["train"][1]},
+        ],
+    )
+    dm.prepare_data()
+    with pytest.raises(
+        ValueError,
+        match=r"^data.corpora\[0\] \(long\): no training pairs left "
+        r"after filtering \(data.max_len=15",
+    ):
+        dm.setup("fit")

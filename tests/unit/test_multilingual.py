@@ -1,14 +1,11 @@
-"""Multilingual corpus: tags, combined files, temperature sampling over directions."""
+"""Multilingual corpus: tags, combined files (temperature sampling: test_mixing.py)."""
 
-import numpy as np
 import pytest
 
 from nmt.data.multilingual import (
     Direction,
     build_split,
     lang_tag,
-    resample_counts,
-    resample_indices,
     tag_line,
 )
 from nmt.translator import output_language
@@ -57,27 +54,6 @@ def test_build_split_checks_line_counts(tmp_path):
     out = (tmp_path / "train.src", tmp_path / "train.tgt")
     with pytest.raises(ValueError, match="line counts differ.*train.pt has 1 lines"):
         build_split([Direction("pt", "en", tmp_path / "pt-en")], "train", out)
-
-
-def test_resample_counts_by_hand():
-    # q ~ (n/N)^(1/T): T=2 on (900, 100) gives sqrt(.9) : sqrt(.1) = 3 : 1 of 1000.
-    assert resample_counts([900, 100], 2.0) == [750, 250]
-    assert resample_counts([900, 100], 1.0) == [900, 100]
-    flat = resample_counts([900, 100], 1e6)
-    assert flat[0] == pytest.approx(500, abs=1) and flat[1] == pytest.approx(500, abs=1)
-    assert resample_counts([10, 0], 5.0) == [10, 0]
-    with pytest.raises(ValueError, match="data.temperature"):
-        resample_counts([1], 0.0)
-
-
-def test_resample_indices_copies_then_samples_without_repeats():
-    groups = np.array([0, 1, 0, 1, 1, 0, 1])  # group 0 at 0, 2, 5; group 1 at 1, 3, 4, 6
-    picked = resample_indices(groups, [7, 2], np.random.default_rng(0))
-    assert len(picked) == 9
-    zero, one = picked[groups[picked] == 0], picked[groups[picked] == 1]
-    # 7 of 3: two full copies and one more; 2 of 4: two distinct members.
-    assert sorted(np.bincount(zero, minlength=7)[[0, 2, 5]]) == [2, 2, 3]
-    assert len(one) == 2 and len(set(one.tolist())) == 2
 
 
 def test_output_language_rules():
