@@ -22,7 +22,7 @@ fi
 head -n 500 "$DATA_SP/valid.sp.de" > "$RUN/valid500.sp.de"
 head -n 500 "$DATA_RAW/valid.en" > "$RUN/valid500.en"
 echo "step,time/elapsed_min,val/bleu" > "$RUN/csv/metrics.csv.tmp"
-for ckpt in $(ls "$RUN"/model_step_*.pt | sort -t_ -k3 -n); do
+for ckpt in $(ls "$RUN"/model_step_*.pt | sort -V); do
   step=$(basename "$ckpt" .pt); step=${step#model_step_}
   "$V/onmt_translate" -model "$ckpt" -src "$RUN/valid500.sp.de" -output "$RUN/valid.$step.sp" \
       -gpu -1 -batch_size 32 -batch_type sents -beam_size 1 > /dev/null 2>&1
