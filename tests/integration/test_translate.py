@@ -140,7 +140,7 @@ def test_int8_outputs_close_to_fp32(tiny_checkpoint):
     src_mask = torch.arange(src_batch.size(1)) < lengths[:, None]  # (B,S)
     enc, log_probs = [], []
     with torch.no_grad():
-        for model in (fp32.model, int8.model):
+        for model in (fp32.models[0], int8.models[0]):
             enc.append(model.encode(src_batch, lengths).enc_out[src_mask])  # (N,D)
             lp = torch.log_softmax(model(src_batch, lengths, tgt_in).float(), dim=-1)  # (B,T,V)
             log_probs.append((lp - lp.mean(-1, keepdim=True))[tgt_mask])  # (N,V)
