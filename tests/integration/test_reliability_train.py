@@ -363,8 +363,11 @@ def test_ddp_hung_rank_ends_the_job_after_the_watchdog_timeout(tmp_path, data_di
             os.killpg(proc.pid, signal.SIGKILL)
     assert returncode == 1
     stderr = (tmp_path / "stderr").read_text()
-    message = (
-        "error: rank 1: no training progress for 5 s after step 3 "
+    # Rank 1 hangs; rank 0, blocked in the gradient all-reduce, stalls too: whichever watchdog
+    # fires first ends the job, with the same one line.
+    messages = [
+        f"error: rank {rank}: no training progress for 5 s after step 3 "
         "(callbacks.hang_watchdog.timeout_s); ending the job"
-    )
-    assert message in stderr.splitlines(), stderr[-3000:]
+        for rank in (0, 1)
+    ]
+    assert set(messages) & set(stderr.splitlines()), stderr[-3000:]
