@@ -329,6 +329,15 @@ def test_next_start_removes_temporary_files_of_a_killed_checkpoint_write(
     assert not [p for p in ckpt_dir.iterdir() if p.name.endswith(".tmp") and p != other]
 
 
+def wait_then_kill(proc: subprocess.Popen, timeout: float = 120) -> int:
+    """The exit status of a DDP run within `timeout` s; its process group is killed either way."""
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # this test's own process group
+
+
 @pytest.mark.slow
 def test_ddp_rank_failure_stops_every_process(tmp_path, data_dir):
     fail = [
@@ -336,12 +345,9 @@ def test_ddp_rank_failure_stops_every_process(tmp_path, data_dir):
         "+callbacks.fail.rank=1",
         "+callbacks.fail.step=3",
     ]
-    proc = start_training(tmp_path, data_dir, "experiment=smoke", "trainer=ddp_cpu", *fail)
-    try:
-        returncode = proc.wait(timeout=120)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)  # this test's own process group
+    returncode = wait_then_kill(
+        start_training(tmp_path, data_dir, "experiment=smoke", "trainer=ddp_cpu", *fail)
+    )
     assert returncode != 0
     stderr = (tmp_path / "stderr").read_text()
     assert "RuntimeError: injected failure on rank 1 at step 3" in stderr
@@ -355,12 +361,9 @@ def test_ddp_hung_rank_ends_the_job_after_the_watchdog_timeout(tmp_path, data_di
         "+callbacks.hang.step=3",
         "callbacks.hang_watchdog.timeout_s=5",
     ]
-    proc = start_training(tmp_path, data_dir, "experiment=smoke", "trainer=ddp_cpu", *hang)
-    try:
-        returncode = proc.wait(timeout=120)  # the hang itself lasts 600 s
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+    returncode = wait_then_kill(  # the hang itself would last 600 s
+        start_training(tmp_path, data_dir, "experiment=smoke", "trainer=ddp_cpu", *hang)
+    )
     assert returncode == 1
     stderr = (tmp_path / "stderr").read_text()
     # Rank 1 hangs; rank 0, blocked in the gradient all-reduce, stalls too: whichever watchdog

@@ -7,14 +7,8 @@ import sacrebleu
 import torch
 
 from nmt.training.module import TranslationModule
+from tests.unit.test_checkpoint import MODEL
 
-MODEL = {
-    "embed_dim": 8,
-    "share_embeddings": False,
-    "encoder": {"num_layers": 2, "hidden_size": 8, "dropout": 0.0},
-    "attention": {"hidden_size": 8},
-    "decoder": {"num_layers": 2, "hidden_size": 8, "dropout": 0.0},
-}
 WORDS = [
     *("the", "a", "house", "man", "woman", "saw", "went"),
     *("over", "bridge", "big", "small", "child", "street"),
