@@ -155,13 +155,17 @@ def build_rnn(rnn_type: str, input_size: int, hidden_size: int) -> nn.Module:
     raise ValueError(f"model.rnn_type must be one of {RNN_TYPES}, got {rnn_type!r}")
 
 
-def is_residual(layer: int) -> bool:
+def is_residual(layer: int, no_residual_layer: int | None = None) -> bool:
     """Tell whether 1-based layer `layer` of a GNMT stack adds its input to its output.
 
     Layers 3..L are residual in the encoder and in the decoder (Wu et al. 2016, sec. 3): the
-    residual sum needs equal input and output sizes, which layers 1 and 2 do not have.
+    residual sum needs equal input and output sizes, which layers 1 and 2 do not have. Layer
+    `no_residual_layer` (`model.encoder.no_residual_layer` / `model.decoder.no_residual_layer`,
+    None: none) is not: without the residual around a middle encoder layer, the encoder
+    outputs carry less of the source positions and language (Liu et al. 2021), which helps
+    zero-shot translation.
     """
-    return layer >= 3
+    return layer >= 3 and layer != no_residual_layer
 
 
 def layer_norms(sizes: list[int]) -> nn.ModuleList:

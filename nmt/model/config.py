@@ -19,13 +19,16 @@ class StackConfig:
     """A stack of recurrent layers: the encoder's (`model.encoder`) or the decoder's.
 
     GNMT wiring: the encoder's layer 1 is bidirectional, the decoder's layer-1 output is the
-    attention query; in both, layers 3..L are residual (`nmt.model.cells.is_residual`).
-    Checked by `Seq2SeqConfig`, which knows the key each stack sits under.
+    attention query; in both, layers 3..L are residual (`nmt.model.cells.is_residual`), except
+    the 1-based layer `no_residual_layer` (null: none; Liu et al. 2021 drop the residual of a
+    middle encoder layer for zero-shot translation). Checked by `Seq2SeqConfig`, which knows
+    the key each stack sits under.
     """
 
     num_layers: int = 4
     hidden_size: int = 256
     dropout: float = 0.2
+    no_residual_layer: int | None = None
 
     def check(self, key: str) -> None:
         """Raise ValueError naming `key`.<field> for a value out of range."""
@@ -35,6 +38,15 @@ class StackConfig:
             raise ValueError(f"{key}.hidden_size must be >= 1, got {self.hidden_size}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"{key}.dropout must be in [0, 1), got {self.dropout}")
+        if (
+            self.no_residual_layer is not None
+            and not 3 <= self.no_residual_layer <= self.num_layers
+        ):
+            raise ValueError(
+                f"{key}.no_residual_layer must be null or one of the residual layers "
+                f"3..{self.num_layers} (1-based; layers 1 and 2 have none), "
+                f"got {self.no_residual_layer}"
+            )
 
 
 @dataclass

@@ -85,6 +85,8 @@ class GNMTDecoder(nn.Module):
         context_size: Encoder output size D.
         layer_norm: Normalise every layer's output (after the residual sum; `model.layer_norm`).
         bridge: Start from h = tanh(W · mean encoder output) instead of zeros (`model.bridge`).
+        no_residual_layer: 1-based layer >= 3 without its residual connection, or None
+            (`model.decoder.no_residual_layer`, see `nmt.model.cells.is_residual`).
     """
 
     def __init__(
@@ -98,9 +100,11 @@ class GNMTDecoder(nn.Module):
         context_size: int,
         layer_norm: bool = False,
         bridge: bool = False,
+        no_residual_layer: int | None = None,
     ) -> None:
         super().__init__()
         self.hidden_size = hidden_size
+        self.no_residual_layer = no_residual_layer
         self.num_layers = num_layers
         self.is_lstm_like = rnn_type != "gru"
         self.attention = attention
@@ -157,7 +161,11 @@ class GNMTDecoder(nn.Module):
         for index in range(1, self.num_layers):
             rnn_in = torch.cat([self.dropout(x), context], dim=2)  # (B,T,H+D)
             out, layer_state = self.layers[index](rnn_in, state.layer(index))  # (B,T,H)
-            x = normalise(self.norms, out + x if is_residual(index + 1) else out, index)
+            x = normalise(
+                self.norms,
+                out + x if is_residual(index + 1, self.no_residual_layer) else out,
+                index,
+            )
             layer_states.append(layer_state)
         return x, attn, self._next_state(layer_states, state)
 

@@ -42,6 +42,8 @@ class GNMTEncoder(nn.Module):
         dropout: Dropout probability on layer inputs (`model.encoder.dropout`).
         rnn_type: Recurrent unit (`model.rnn_type`).
         layer_norm: Normalise every layer's output (after the residual sum; `model.layer_norm`).
+        no_residual_layer: 1-based layer >= 3 without its residual connection, or None
+            (`model.encoder.no_residual_layer`, see `nmt.model.cells.is_residual`).
     """
 
     def __init__(
@@ -52,9 +54,11 @@ class GNMTEncoder(nn.Module):
         dropout: float,
         rnn_type: str,
         layer_norm: bool = False,
+        no_residual_layer: int | None = None,
     ) -> None:
         super().__init__()
         self.hidden_size = hidden_size
+        self.no_residual_layer = no_residual_layer
         self.forward_rnn = build_rnn(rnn_type, input_size, hidden_size)
         self.backward_rnn = build_rnn(rnn_type, input_size, hidden_size)
         self.layers = nn.ModuleList(
@@ -98,5 +102,9 @@ class GNMTEncoder(nn.Module):
         x = normalise(self.norms, x, 0)
         for index, rnn in enumerate(self.layers, start=2):
             out, _ = rnn(self.dropout(x))  # (B,S,H)
-            x = normalise(self.norms, out + x if is_residual(index) else out, index - 1)
+            x = normalise(
+                self.norms,
+                out + x if is_residual(index, self.no_residual_layer) else out,
+                index - 1,
+            )
         return x

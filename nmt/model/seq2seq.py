@@ -164,6 +164,7 @@ def build_model(
         enc_cfg.dropout,
         config.rnn_type,
         config.layer_norm,
+        enc_cfg.no_residual_layer,
     )
     attention = BahdanauAttention(
         dec_cfg.hidden_size,
@@ -181,6 +182,7 @@ def build_model(
         encoder.output_size,
         config.layer_norm,
         config.bridge,
+        dec_cfg.no_residual_layer,
     )
     output_proj = nn.Linear(dec_cfg.hidden_size, tgt_vocab_size)
     if config.tie_output:

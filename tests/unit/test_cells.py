@@ -166,3 +166,13 @@ def test_build_rnn_types_and_errors():
 def test_layers_from_the_third_are_residual(num_layers):
     expected_residual = [False, False] + [True] * (num_layers - 2)
     assert [is_residual(k) for k in range(1, num_layers + 1)] == expected_residual
+
+
+def test_no_residual_layer_drops_only_that_layers_residual():
+    assert [is_residual(k, no_residual_layer=3) for k in range(1, 6)] == [
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]

@@ -11,9 +11,12 @@ E, H = 5, 4
 LENGTHS = [6, 3, 1, 4]
 
 
-def _encoder(rnn_type="lstm", num_layers=3, seed=0):
+def _encoder(rnn_type="lstm", num_layers=3, seed=0, no_residual_layer=None):
     torch.manual_seed(seed)
-    return GNMTEncoder(E, H, num_layers, dropout=0.3, rnn_type=rnn_type).double().eval()
+    encoder = GNMTEncoder(
+        E, H, num_layers, dropout=0.3, rnn_type=rnn_type, no_residual_layer=no_residual_layer
+    )
+    return encoder.double().eval()
 
 
 def _padded_batch(seed=1):
@@ -73,6 +76,42 @@ def test_whole_encoder_against_hand_rolled_lstm():
         layer2 = hand_lstm(torch.cat([fwd, bwd], 1), encoder.layers[0])
         layer3 = hand_lstm(layer2, encoder.layers[1]) + layer2  # residual from layer 3
     torch.testing.assert_close(got, layer3)
+
+
+@pytest.mark.parametrize("layer_norm", [False, True])
+def test_middle_layer_without_residual_against_hand_rolled_lstm(layer_norm):
+    """model.encoder.no_residual_layer=3 (Liu et al. 2021): layer 3 of 4 outputs its LSTM alone."""
+    torch.manual_seed(0)
+    encoder = GNMTEncoder(E, H, 4, 0.3, "lstm", layer_norm, no_residual_layer=3).double().eval()
+    torch.manual_seed(0)
+    default = GNMTEncoder(E, H, 4, 0.3, "lstm", layer_norm).double().eval()
+    n = LENGTHS[0]
+    x = _padded_batch()[0, :n]  # (S,E)
+
+    def norm(y, layer):
+        return encoder.norms[layer](y) if layer_norm else y
+
+    with torch.no_grad():
+        got = encoder(x.unsqueeze(0), torch.tensor([n]))[0]
+        fwd = hand_lstm(x, encoder.forward_rnn)
+        bwd = hand_lstm(x.flip(0), encoder.backward_rnn).flip(0)
+        layer1 = norm(torch.cat([fwd, bwd], 1), 0)
+        layer2 = norm(hand_lstm(layer1, encoder.layers[0]), 1)
+        layer3 = norm(hand_lstm(layer2, encoder.layers[1]), 2)  # no residual here
+        layer4 = norm(hand_lstm(layer3, encoder.layers[2]) + layer3, 3)  # residual kept
+        with_residual = default(x.unsqueeze(0), torch.tensor([n]))[0]
+    torch.testing.assert_close(got, layer4)
+    assert (got - with_residual).abs().max() > 1e-3  # same weights, other wiring
+
+
+def test_middle_layer_without_residual_keeps_padding_exact():
+    encoder = _encoder("lstm", num_layers=4, no_residual_layer=3)
+    x, lengths = _padded_batch(), torch.tensor(LENGTHS)
+    with torch.no_grad():
+        batched = encoder(x, lengths)
+        for b, n in enumerate(LENGTHS):
+            alone = encoder(x[b : b + 1, :n], torch.tensor([n]))[0]
+            torch.testing.assert_close(batched[b, :n], alone, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("num_layers", [4, 8])

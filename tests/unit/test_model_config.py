@@ -19,6 +19,15 @@ def test_rejects_single_layer(side):
         ({"decoder": {"hidden_size": 0}}, "model.decoder.hidden_size must be >= 1, got 0"),
         ({"encoder": {"dropout": 1.0}}, r"model.encoder.dropout must be in \[0, 1\), got 1.0"),
         ({"init_range": -0.1}, "model.init_range must be >= 0, got -0.1"),
+        (
+            {"encoder": {"no_residual_layer": 2}},
+            r"model.encoder.no_residual_layer must be null or one of the residual layers 3..4 "
+            r"\(1-based; layers 1 and 2 have none\), got 2",
+        ),
+        (
+            {"decoder": {"num_layers": 4, "no_residual_layer": 5}},
+            r"model.decoder.no_residual_layer must be null or one of the residual layers 3..4",
+        ),
     ],
 )
 def test_out_of_range_values_name_their_key(values, message):

@@ -83,6 +83,30 @@ def test_layer_norm_and_bridge_keep_both_paths_equal_and_padding_exact(knobs):
         _assert_each_sentence_scores_the_same_alone(model, src, src_lengths, tgt_in, logits)
 
 
+@pytest.mark.parametrize("side", ["encoder", "decoder"])
+def test_no_residual_layer_keeps_both_paths_equal_and_changes_the_output(side):
+    """`model.<side>.no_residual_layer` reaches that stack; parallel == step by step holds."""
+    layer = {"num_layers": 4, "hidden_size": 8, "dropout": 0.2}
+    stacks = {"encoder": dict(layer), "decoder": dict(layer)}
+    stacks[side]["no_residual_layer"] = 3
+    config = Seq2SeqConfig(embed_dim=8, attention={"hidden_size": 8}, **stacks)
+    torch.manual_seed(5)
+    model = build_model(config, V, V).double().eval()
+    torch.manual_seed(5)
+    default = build_model(_config("lstm", layers=4), V, V).double().eval()
+    assert getattr(model, side).no_residual_layer == 3
+    other = "decoder" if side == "encoder" else "encoder"
+    assert getattr(model, other).no_residual_layer is None
+    src, src_lengths, tgt_in = _batch(seed=6)
+    with torch.no_grad():
+        logits = model(src, src_lengths, tgt_in)
+        step_log_probs, _ = _step_through(model, src, src_lengths, tgt_in)
+        expected = F.log_softmax(logits, -1).float()
+        torch.testing.assert_close(step_log_probs, expected, rtol=0, atol=1e-6)
+        _assert_each_sentence_scores_the_same_alone(model, src, src_lengths, tgt_in, logits)
+        assert (logits - default(src, src_lengths, tgt_in)).abs().max() > 1e-4
+
+
 def test_layer_norm_normalises_every_encoder_layer_output():
     torch.manual_seed(7)
     model = build_model(_config("lstm", layers=3, layer_norm=True), V, V).double().eval()
