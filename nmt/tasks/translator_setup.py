@@ -32,6 +32,7 @@ class TranslatorConfig:
     max_src_tokens: int = 250  # longer inputs are truncated to this many pieces (warned)
     tgt_lang: str | None = None  # multilingual checkpoint: the language to translate into
     batch_tokens: int = 6000  # padded source tokens x beam size per batch
+    workers: int = 1  # decoding processes (CPU), each with threads/workers intra-op threads
     progress: bool = True  # progress bar on stderr
     on_invalid_utf8: str = "error"  # error: stop naming the line | replace: U+FFFD, counted
 
@@ -41,7 +42,7 @@ class TranslatorConfig:
         for key in ("shortlist", "progress"):
             if not isinstance(getattr(self, key), bool):
                 raise ValueError(f"{key} must be true or false, got {getattr(self, key)!r}")
-        for key in ("max_src_tokens", "batch_tokens"):
+        for key in ("max_src_tokens", "batch_tokens", "workers"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
@@ -85,6 +86,7 @@ def build_translator(ckpt: str | Sequence[str], config: TranslatorConfig) -> Tra
         max_src_tokens=config.max_src_tokens,
         tgt_lang=config.tgt_lang,
         shortlist=config.shortlist,
+        workers=config.workers,
     )
 
 

@@ -15,6 +15,7 @@ from nmt.tasks.translator_setup import TranslatorConfig, checkpoint_paths, warn_
         ({"shortlist": "abc"}, "shortlist must be true or false, got 'abc'"),
         ({"progress": 1}, "progress must be true or false, got 1"),
         ({"batch_tokens": 0}, "batch_tokens must be an integer >= 1, got 0"),
+        ({"workers": 0}, "workers must be an integer >= 1, got 0"),
         ({"max_src_tokens": "abc"}, "max_src_tokens must be an integer >= 1, got 'abc'"),
         ({"on_invalid_utf8": "ignore"}, "on_invalid_utf8 must be one of error, replace"),
     ],
