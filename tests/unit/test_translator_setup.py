@@ -5,7 +5,12 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from nmt.tasks.translator_setup import TranslatorConfig, checkpoint_paths, warn_truncated
+from nmt.tasks.translator_setup import (
+    TranslatorConfig,
+    checkpoint_paths,
+    decoding_workers,
+    warn_truncated,
+)
 
 
 @pytest.mark.parametrize(
@@ -43,3 +48,17 @@ def test_ckpt_is_one_path_or_a_list_of_paths():
     for bad in ([], 3, ["a.ckpt", 3], None):
         with pytest.raises(ValueError, match=r"ckpt must be a checkpoint path or a list of them"):
             checkpoint_paths(bad)
+
+
+def test_workers_null_is_one_single_threaded_worker_per_thread_on_the_cpu():
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, 2, 3):
+            torch.set_num_threads(count)
+            assert decoding_workers(TranslatorConfig()) == count
+            assert decoding_workers(TranslatorConfig(device="cuda")) == 1
+            assert decoding_workers(TranslatorConfig(workers=2)) == 2
+    finally:
+        torch.set_num_threads(threads)

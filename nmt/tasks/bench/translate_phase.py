@@ -168,6 +168,7 @@ def _translate_phase(
         "tgt_lengths": [len(r.tgt_pieces) for r in results],
         "beam_size": config.beam_size,
         "shortlist": translator.shortlists is not None,
+        "workers": translator.workers,
         "peak_rss_mb": peak_rss_mb(),
     }
 
@@ -198,5 +199,6 @@ def _figures(
         "model_gflops": flops / seconds / 1e9,
         "peak_rss_mb": raw["peak_rss_mb"],
         "shortlist": raw["shortlist"],
+        "workers": raw["workers"],
     }
     return figures, signature
