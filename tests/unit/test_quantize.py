@@ -108,3 +108,14 @@ def test_row_subset_equals_the_whole_layers_rows(quantized):
         dequantised = nn.functional.linear(x, weight[rows], bias[rows])
     assert torch.equal(got, expected)
     assert torch.equal(got, dequantised) != quantized
+
+
+def test_int8_rows_unpack_the_layer_once():
+    layer = quantize_int8(_model("lstm")).output_proj
+    unpack, calls = layer.weight, []
+    layer.weight = lambda: calls.append(1) or unpack()
+    x = torch.randn(2, layer.in_features)
+    first = row_subset(layer, torch.tensor([1, 2]))(x)
+    second = row_subset(layer, torch.tensor([2, 5]))(x)  # another batch's shortlist
+    assert len(calls) == 1
+    assert torch.equal(first[:, 1], second[:, 0])
