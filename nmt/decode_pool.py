@@ -2,13 +2,15 @@
 
 On a CPU the decoder's step is a chain of small matrix products (a few hundred rows of beams
 times the hidden size): one thread keeps such a product near its matmul peak, two threads on the
-same product gain little. `DecodePool` instead runs N processes of `threads // N` threads each;
-every worker decodes batches on its own, taking the next one as soon as it is free, and `map`
+same product gain little. `DecodePool` instead runs N single-threaded processes; every worker
+decodes batches on its own, taking the next one as soon as it is free, and `map`
 yields the results in the order the batches were given, so the output order never depends on
 which worker finished first.
 
 The workers are forked from the process that owns the translator: they share its loaded (and
-possibly quantised) weights copy-on-write and need no checkpoint of their own. A failed batch
+possibly quantised) weights copy-on-write and need no checkpoint of their own. They stay at one
+intra-op thread: GNU OpenMP is not fork-safe, and a forked child that opens a parallel region
+after its parent used OpenMP threads hangs (measured here with 2 threads per worker). A failed batch
 raises its error in the caller; a worker that dies (e.g. killed for memory) raises
 `BrokenProcessPool` there instead of hanging.
 """
@@ -29,11 +31,11 @@ import torch
 _decode: Callable[..., Any] | None = None
 
 
-def _start_worker(decode: Callable[..., Any], threads: int) -> None:
-    """Worker initialiser: keep `decode`, use `threads` intra-op threads, die with the parent."""
+def _start_worker(decode: Callable[..., Any]) -> None:
+    """Worker initialiser: keep `decode`, use one intra-op thread, die with the parent."""
     global _decode
     _decode = decode
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1)
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -52,16 +54,15 @@ def _run(job: tuple[Any, ...]) -> bytes:
 
 
 class DecodePool:
-    """`workers` forked processes calling `decode(*job)` for each job.
+    """`workers` forked single-threaded processes calling `decode(*job)` for each job.
 
     Args:
         decode: the function every worker calls (a bound method of the translator: the workers
             get it by fork, never by pickling).
-        workers: number of processes, >= 2.
-        threads: intra-op threads of each worker.
+        workers: number of processes.
     """
 
-    def __init__(self, decode: Callable[..., Any], workers: int, threads: int) -> None:
+    def __init__(self, decode: Callable[..., Any], workers: int) -> None:
         if "fork" not in multiprocessing.get_all_start_methods():
             raise ValueError(f"workers={workers} needs the fork start method (not on this OS)")
         self.workers = workers
@@ -69,7 +70,7 @@ class DecodePool:
             workers,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
-            initargs=(decode, threads),
+            initargs=(decode,),
         )
 
     def map(self, jobs: Iterable[tuple[Any, ...]]) -> Iterator[Any]:

@@ -77,9 +77,9 @@ class Translator:
             produce the target pieces of its own shortlist (`Shortlist.allowed`; for an
             ensemble, the union of the members' shortlists), and each batch scores their union
             instead of all V pieces.
-        workers: decode the batches of each `translate` call in this many forked processes
-            (`nmt.decode_pool`, CPU only), each with 1/workers of this process' intra-op
-            threads; 1 decodes in this process. The output is the same either way.
+        workers: decode the batches of each `translate` call in this many forked
+            single-threaded processes (`nmt.decode_pool`, CPU only); 1 decodes in this process
+            with its intra-op threads. The output is that of one process with one thread.
     """
 
     def __init__(
@@ -245,8 +245,7 @@ class Translator:
         if self.workers == 1:
             return (self._decode(*job) for job in jobs)
         if self._pool is None:
-            threads = max(1, torch.get_num_threads() // self.workers)
-            self._pool = DecodePool(self._decode, self.workers, threads)
+            self._pool = DecodePool(self._decode, self.workers)
         return self._pool.map(jobs)
 
     def _decode(

@@ -32,9 +32,9 @@ class TranslatorConfig:
     max_src_tokens: int = 250  # longer inputs are truncated to this many pieces (warned)
     tgt_lang: str | None = None  # multilingual checkpoint: the language to translate into
     batch_tokens: int = 6000  # padded source tokens x beam size per batch
-    # Decoding processes, each with threads/workers intra-op threads (`nmt.decode_pool`).
-    # null: one single-threaded worker per intra-op thread on the CPU (1 on a GPU): on 2 cores,
-    # 2 workers x 1 thread beat 1 process x 2 threads (beam 5: fp32 1.06x, int8 1.28x).
+    # Single-threaded decoding processes (`nmt.decode_pool`); 1: decode here with `threads`.
+    # null: one per intra-op thread on the CPU (1 on a GPU): on 2 cores, 2 workers x 1 thread
+    # beat 1 process x 2 threads (beam 5: fp32 1.06-1.09x, int8 1.28-1.4x).
     workers: int | None = None
     progress: bool = True  # progress bar on stderr
     on_invalid_utf8: str = "error"  # error: stop naming the line | replace: U+FFFD, counted

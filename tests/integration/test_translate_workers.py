@@ -21,7 +21,7 @@ LINES = [*SAMPLE[:60], "", " ".join(SAMPLE[:12]), "  ", *SAMPLE[60:120]]
 
 @pytest.fixture
 def one_thread():
-    """The reference decodes with one thread, as each of two workers on 2 threads does."""
+    """The reference decodes with one thread, as each worker does."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -65,9 +65,9 @@ def test_translate_task_workers_key(tiny_checkpoint, tmp_path, monkeypatch):
     started = []
 
     class SpyPool(translator_module.DecodePool):
-        def __init__(self, decode, workers, threads):
-            started.append((workers, threads))
-            super().__init__(decode, workers, threads)
+        def __init__(self, decode, workers):
+            started.append(workers)
+            super().__init__(decode, workers)
 
     monkeypatch.setattr(translator_module, "DecodePool", SpyPool)
     outputs = {}
@@ -79,8 +79,7 @@ def test_translate_task_workers_key(tiny_checkpoint, tmp_path, monkeypatch):
         overrides += ["chunk_lines=50"]
         translate(compose_config("translate", tmp_path, overrides))
         outputs[workers] = out.read_text(encoding="utf-8")
-    # threads=2 over two workers: one thread each; one pool for the whole file (three chunks)
-    assert started == [(2, 1)]
+    assert started == [2]  # one pool for the whole file (three chunks)
     assert outputs[2].count("\n") == len(LINES)
     assert outputs[2] == outputs[1]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -24,7 +26,7 @@ def fail_on_two(index: int) -> int:
 
 
 def test_results_keep_job_order_across_processes():
-    pool = DecodePool(echo_after, workers=2, threads=1)
+    pool = DecodePool(echo_after, workers=2)
     try:
         # Job 0 is the slowest: the other worker finishes jobs 1..5 first.
         jobs = [(0, 0.5)] + [(index, 0.05) for index in range(1, 6)]
@@ -38,9 +40,33 @@ def test_results_keep_job_order_across_processes():
 
 
 def test_a_failing_job_raises_its_error_in_the_caller():
-    pool = DecodePool(fail_on_two, workers=2, threads=1)
+    pool = DecodePool(fail_on_two, workers=2)
     try:
         with pytest.raises(ValueError, match="bad batch 2"):
             list(pool.map([(index,) for index in range(4)]))
     finally:
         pool.close()
+
+
+FORK_AFTER_THREADS = """
+import torch
+from nmt.decode_pool import DecodePool
+torch.set_num_threads(2)
+a = torch.randn(1000, 1000)
+(a @ a).sum()  # the parent's OpenMP threads exist before the fork
+def job(i):
+    b = torch.randn(1000, 1000)
+    return float((b @ b).sum()) * 0 + i
+pool = DecodePool(job, 2)
+print(list(pool.map([(i,) for i in range(4)])))
+pool.close()
+"""
+
+
+def test_workers_forked_after_threaded_work_finish():
+    # With two threads per worker this hangs in GNU OpenMP: the workers stay single-threaded.
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_AFTER_THREADS], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[0.0, 1.0, 2.0, 3.0]"
