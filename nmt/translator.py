@@ -17,6 +17,7 @@ from nmt.checkpoint import (
 )
 from nmt.data.multilingual import tag_line
 from nmt.data.shortlist import Shortlist
+from nmt.decode_pool import DecodePool
 from nmt.model.ensemble import EnsembleModel
 from nmt.model.output_subset import ShortlistModel
 from nmt.model.quantize import quantize_int8
@@ -76,6 +77,9 @@ class Translator:
             produce the target pieces of its own shortlist (`Shortlist.allowed`; for an
             ensemble, the union of the members' shortlists), and each batch scores their union
             instead of all V pieces.
+        workers: decode the batches of each `translate` call in this many forked
+            single-threaded processes (`nmt.decode_pool`, CPU only); 1 decodes in this process
+            with its intra-op threads. The output is that of one process with one thread.
     """
 
     def __init__(
@@ -90,6 +94,7 @@ class Translator:
         max_src_tokens: int = 250,
         multilingual: bool = False,
         shortlists: Sequence[Shortlist] | None = None,
+        workers: int = 1,
     ) -> None:
         self.models = (models,) if isinstance(models, Seq2Seq) else tuple(models)
         if not self.models:
@@ -105,6 +110,12 @@ class Translator:
         self.multilingual = multilingual
         self.shortlists = None if shortlists is None else tuple(shortlists)
         self.device = next(self.models[0].parameters()).device
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
+        if workers > 1 and self.device.type != "cpu":
+            raise ValueError(f"workers={workers} decodes on the CPU only (set workers=1)")
+        self.workers = workers
+        self._pool: DecodePool | None = None
 
     @classmethod
     def from_checkpoint(
@@ -200,10 +211,14 @@ class Translator:
             results[index] = Translation("", 0.0, [], blank, [], None, truncated[index])
         if progress is not None and empty:
             progress(len(empty))
-        for batch in length_sorted_batches(ids, batch_tokens // search.beam_size):
-            hyps = self._search(batch, ids, search, nbest, return_attn)
-            for index, cands in zip(batch, hyps.nbest, strict=True):
-                results[index] = self._translation(ids[index], cands, nbest, truncated[index])
+        batches = list(length_sorted_batches(ids, batch_tokens // search.beam_size))
+        jobs = [
+            ([ids[i] for i in batch], [truncated[i] for i in batch], search, nbest, return_attn)
+            for batch in batches
+        ]
+        for batch, translations in zip(batches, self._decode_all(jobs), strict=True):
+            for index, translation in zip(batch, translations, strict=True):
+                results[index] = translation
             if progress is not None:
                 progress(len(batch))
         assert all(r is not None for r in results)
@@ -219,14 +234,43 @@ class Translator:
                 ids[index] = x
         return ids
 
+    def close(self) -> None:
+        """Stop the decoding workers, if any were started (`workers` > 1)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def _decode_all(self, jobs: list[tuple]) -> Iterator[list[Translation]]:
+        """`_decode(*job)` of every job, in order: here, or on the workers when `workers` > 1."""
+        if self.workers == 1:
+            return (self._decode(*job) for job in jobs)
+        if self._pool is None:
+            self._pool = DecodePool(self._decode, self.workers)
+        return self._pool.map(jobs)
+
+    def _decode(
+        self,
+        sources: list[list[int]],
+        truncated: list[bool],
+        search: SearchConfig,
+        nbest: int,
+        attn: bool,
+    ) -> list[Translation]:
+        """Translate one batch of source ids (each marked truncated or not)."""
+        hyps = self._search(sources, search, nbest, attn)
+        return [
+            self._translation(src_ids, cands, nbest, cut)
+            for src_ids, cands, cut in zip(sources, hyps.nbest, truncated, strict=True)
+        ]
+
     @torch.inference_mode()
     def _search(
-        self, batch: list[int], ids: list[list[int]], search: SearchConfig, nbest: int, attn: bool
+        self, sources: list[list[int]], search: SearchConfig, nbest: int, attn: bool
     ) -> Hypotheses:
-        lengths = torch.tensor([len(ids[i]) for i in batch])
-        src = torch.full((len(batch), int(lengths.max())), self.special.pad, dtype=torch.long)
-        for row, index in enumerate(batch):
-            src[row, : lengths[row]] = torch.tensor(ids[index])
+        lengths = torch.tensor([len(x) for x in sources])
+        src = torch.full((len(sources), int(lengths.max())), self.special.pad, dtype=torch.long)
+        for row, src_ids in enumerate(sources):
+            src[row, : lengths[row]] = torch.tensor(src_ids)
         src, lengths = src.to(self.device), lengths.to(self.device)
         model, subset = self._step_model(src, lengths)
         bos, eos = self.special.bos, self.special.eos

@@ -15,10 +15,9 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor
-from torch.nn import functional
 
 from nmt.model.decoder import DecoderState
-from nmt.model.quantize import float_weights
+from nmt.model.quantize import row_subset
 from nmt.model.seq2seq import EncoderOutput, Seq2Seq
 
 
@@ -67,11 +66,7 @@ class ShortlistModel:
         self.vocab = torch.cat([torch.tensor(self.always), used.nonzero().view(-1)]).to(device)
         self.bias = torch.zeros(allowed.shape[0], len(self.vocab), device=device)  # (B, V')
         self.bias.masked_fill_(~allowed[:, self.vocab.cpu()].to(device), float("-inf"))
-        # int8: the rows are used dequantised and the activations stay float (V' rows cost
-        # little next to the recurrent layers)
-        weight, bias = float_weights(model.output_proj)
-        self.weight = weight.index_select(0, self.vocab)  # (V',H)
-        self.out_bias = None if bias is None else bias.index_select(0, self.vocab)  # (V',)
+        self.project = row_subset(model.output_proj, self.vocab)  # (N,H) -> (N,V'); int8 stays
 
     def position(self, token_id: int) -> int:
         """The shortlist id of one of the `always` ids."""
@@ -92,5 +87,5 @@ class ShortlistModel:
     ) -> tuple[Tensor, Tensor, ShortlistState]:
         """`Seq2Seq.step` with ids and log-probabilities in shortlist positions (N,V')."""
         out, attn, inner = self.model.decode_step(self.vocab[prev_tokens], state.inner)  # (N,H)
-        logits = functional.linear(out, self.weight, self.out_bias).float() + state.bias
+        logits = self.project(out).float() + state.bias  # (N,V')
         return torch.log_softmax(logits, dim=-1), attn, ShortlistState(inner, state.bias)

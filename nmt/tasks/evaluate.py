@@ -9,6 +9,7 @@ test of a second system against the first (the baseline).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -116,7 +117,10 @@ def translate_lines(cfg: DictConfig, lines: list[str]) -> list[str]:
     search = SearchConfig(**typed_dict(cfg.search, SearchConfig, "search"))
     settings = TranslatorConfig.from_config(cfg)
     translator = build_translator(cfg.ckpt, settings)
-    with tqdm(total=len(lines), file=sys.stderr, disable=not settings.progress, unit="line") as bar:
+    with (
+        contextlib.closing(translator),
+        tqdm(total=len(lines), file=sys.stderr, disable=not settings.progress, unit="line") as bar,
+    ):
         results = translator.translate(
             lines, search, batch_tokens=settings.batch_tokens, progress=bar.update
         )

@@ -114,6 +114,7 @@ def translate(cfg: DictConfig) -> None:
     done = truncated = 0
     show = settings.progress and cfg.input is not None
     with contextlib.ExitStack() as stack:
+        stack.callback(translator.close)
         source = stack.enter_context(open_input(cfg.input))
         out = stack.enter_context(open_output(cfg.output))
         align_path = cfg.align_output or f"{cfg.output}.align"

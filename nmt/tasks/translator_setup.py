@@ -32,6 +32,10 @@ class TranslatorConfig:
     max_src_tokens: int = 250  # longer inputs are truncated to this many pieces (warned)
     tgt_lang: str | None = None  # multilingual checkpoint: the language to translate into
     batch_tokens: int = 6000  # padded source tokens x beam size per batch
+    # Single-threaded decoding processes (`nmt.decode_pool`); 1: decode here with `threads`.
+    # null: one per intra-op thread on the CPU (1 on a GPU): on 2 cores, 2 workers x 1 thread
+    # beat 1 process x 2 threads (beam 5: fp32 1.06-1.09x, int8 1.28-1.4x).
+    workers: int | None = None
     progress: bool = True  # progress bar on stderr
     on_invalid_utf8: str = "error"  # error: stop naming the line | replace: U+FFFD, counted
 
@@ -41,8 +45,10 @@ class TranslatorConfig:
         for key in ("shortlist", "progress"):
             if not isinstance(getattr(self, key), bool):
                 raise ValueError(f"{key} must be true or false, got {getattr(self, key)!r}")
-        for key in ("max_src_tokens", "batch_tokens"):
+        for key in ("max_src_tokens", "batch_tokens", "workers"):
             value = getattr(self, key)
+            if key == "workers" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{key} must be an integer >= 1, got {value!r}")
         if self.on_invalid_utf8 not in ON_INVALID_UTF8:
@@ -85,7 +91,19 @@ def build_translator(ckpt: str | Sequence[str], config: TranslatorConfig) -> Tra
         max_src_tokens=config.max_src_tokens,
         tgt_lang=config.tgt_lang,
         shortlist=config.shortlist,
+        workers=decoding_workers(config),
     )
+
+
+def decoding_workers(config: TranslatorConfig) -> int:
+    """`config.workers`, or for null one per intra-op thread on the CPU and 1 on a GPU."""
+    if config.workers is not None:
+        return config.workers
+    if config.device != "cpu":
+        return 1
+    import torch
+
+    return torch.get_num_threads()
 
 
 def warn_truncated(count: int, config: TranslatorConfig) -> None:

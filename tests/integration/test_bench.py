@@ -153,7 +153,13 @@ def test_translate_phases_in_fresh_processes(run, tmp_path):
     cfg = compose_config(
         "bench",
         tmp_path,
-        [*TINY, "task=translate", f"bench.ckpt={checkpoint}", "~bench.search.greedy"],
+        [
+            *TINY,
+            "task=translate",
+            f"bench.ckpt={checkpoint}",
+            "~bench.search.greedy",
+            "bench.threads=2",
+        ],
     )
     with contextlib.redirect_stdout(io.StringIO()):
         report = bench(cfg)
@@ -164,6 +170,7 @@ def test_translate_phases_in_fresh_processes(run, tmp_path):
         assert figures["peak_rss_mb"] > 0 and figures["mfu"] > 0
         # the trained checkpoint carries a shortlist; only the *_shortlist variants use it
         assert figures["shortlist"] == variant.endswith("_shortlist")
+        assert figures["workers"] == 2  # bench.workers null: one per thread
 
 
 def test_unknown_task_is_named(tmp_path):

@@ -187,6 +187,9 @@ def fake_translator_module(hyps: list[str], calls: dict) -> types.ModuleType:
             calls.update(lines=lines, search=asdict(search), batch_tokens=options["batch_tokens"])
             return [types.SimpleNamespace(text=hyp, truncated=False) for hyp in hyps]
 
+        def close(self) -> None:
+            calls.update(closed=True)
+
     module = types.ModuleType("nmt.translator")
     module.Translator = FakeTranslator  # type: ignore[attr-defined]
     return module
@@ -213,6 +216,7 @@ def test_checkpoint_mode_translates_saves_and_scores(
     assert (calls["max_src_tokens"], calls["batch_tokens"]) == (250, 3000)
     assert calls["lines"] == files["src"].read_text("utf-8").split("\n")[:-1]
     assert calls["search"] == to_dict(cfg.search)
+    assert calls["closed"]  # the decoding workers (if any) are stopped
     assert saved.read_text("utf-8") == files["hyp"].read_text("utf-8")
     assert bleu == evaluate(compose_config(f"hyp={files['hyp']}", *common))
     out = capsys.readouterr().out.strip().split("\n")

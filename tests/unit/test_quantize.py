@@ -8,7 +8,7 @@ from torch import nn
 
 from nmt.model.cells import CustomLSTM, GRULayer
 from nmt.model.config import Seq2SeqConfig
-from nmt.model.quantize import float_weights, quantize_int8
+from nmt.model.quantize import quantize_int8, row_subset
 from nmt.model.seq2seq import build_model
 
 V, BOS = 40, 2
@@ -93,14 +93,29 @@ def test_deprecation_warning_silenced_only_locally():
     assert warnings.filters == filters_before
 
 
-def test_float_weights_of_an_int8_linear_are_within_half_a_quantisation_step():
+@pytest.mark.parametrize("quantized", [False, True])
+def test_row_subset_equals_the_whole_layers_rows(quantized):
     model = _model("lstm")
-    weight, bias = float_weights(model.output_proj)
-    assert weight is model.output_proj.weight and bias is model.output_proj.bias
-    got, got_bias = float_weights(quantize_int8(model).output_proj)
-    # symmetric per-tensor int8 (torch's default weight observer): step = max |w| / 127.5
-    step = weight.abs().max().item() / 127.5
-    assert got.dtype == torch.float32 and got.shape == weight.shape
-    assert (got - weight).abs().max().item() <= step / 2 * (1 + 1e-5)
-    assert not torch.equal(got, weight)
-    torch.testing.assert_close(got_bias, bias)
+    layer = quantize_int8(model).output_proj if quantized else model.output_proj
+    rows = torch.tensor([7, 2, 3, V - 1])
+    x = torch.randn(6, model.output_proj.in_features)
+    with torch.no_grad():
+        expected = layer(x)[:, rows]
+        got = row_subset(layer, rows)(x)
+        # against the dequantised rows: int8 multiplies quantised activations, not x itself
+        weight = layer.weight().dequantize() if quantized else layer.weight
+        bias = layer.bias() if quantized else layer.bias
+        dequantised = nn.functional.linear(x, weight[rows], bias[rows])
+    assert torch.equal(got, expected)
+    assert torch.equal(got, dequantised) != quantized
+
+
+def test_int8_rows_unpack_the_layer_once():
+    layer = quantize_int8(_model("lstm")).output_proj
+    unpack, calls = layer.weight, []
+    layer.weight = lambda: calls.append(1) or unpack()
+    x = torch.randn(2, layer.in_features)
+    first = row_subset(layer, torch.tensor([1, 2]))(x)
+    second = row_subset(layer, torch.tensor([2, 5]))(x)  # another batch's shortlist
+    assert len(calls) == 1
+    assert torch.equal(first[:, 1], second[:, 0])

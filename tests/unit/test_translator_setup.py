@@ -5,7 +5,12 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from nmt.tasks.translator_setup import TranslatorConfig, checkpoint_paths, warn_truncated
+from nmt.tasks.translator_setup import (
+    TranslatorConfig,
+    checkpoint_paths,
+    decoding_workers,
+    warn_truncated,
+)
 
 
 @pytest.mark.parametrize(
@@ -15,6 +20,7 @@ from nmt.tasks.translator_setup import TranslatorConfig, checkpoint_paths, warn_
         ({"shortlist": "abc"}, "shortlist must be true or false, got 'abc'"),
         ({"progress": 1}, "progress must be true or false, got 1"),
         ({"batch_tokens": 0}, "batch_tokens must be an integer >= 1, got 0"),
+        ({"workers": 0}, "workers must be an integer >= 1, got 0"),
         ({"max_src_tokens": "abc"}, "max_src_tokens must be an integer >= 1, got 'abc'"),
         ({"on_invalid_utf8": "ignore"}, "on_invalid_utf8 must be one of error, replace"),
     ],
@@ -42,3 +48,17 @@ def test_ckpt_is_one_path_or_a_list_of_paths():
     for bad in ([], 3, ["a.ckpt", 3], None):
         with pytest.raises(ValueError, match=r"ckpt must be a checkpoint path or a list of them"):
             checkpoint_paths(bad)
+
+
+def test_workers_null_is_one_single_threaded_worker_per_thread_on_the_cpu():
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        for count in (1, 2, 3):
+            torch.set_num_threads(count)
+            assert decoding_workers(TranslatorConfig()) == count
+            assert decoding_workers(TranslatorConfig(device="cuda")) == 1
+            assert decoding_workers(TranslatorConfig(workers=2)) == 2
+    finally:
+        torch.set_num_threads(threads)

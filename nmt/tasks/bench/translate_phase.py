@@ -36,6 +36,7 @@ class TranslateSettings:
 
     threads: int
     batch_tokens: int
+    workers: int
     max_src_tokens: int
     chunk_lines: int
     warmup_lines: int
@@ -65,6 +66,7 @@ def translate_phase(
     settings = TranslateSettings(
         threads=threads,
         batch_tokens=bench_cfg.batch_tokens,
+        workers=bench_cfg.workers,
         max_src_tokens=bench_cfg.max_src_tokens,
         chunk_lines=bench_cfg.chunk_lines,
         warmup_lines=bench_cfg.warmup_lines,
@@ -145,6 +147,7 @@ def _translate_phase(
         quantize=options["quantize"],
         shortlist=options["shortlist"],
         max_src_tokens=settings.max_src_tokens,
+        workers=settings.workers,
     )
     translator = build_translator(ckpt, variant)
     config = SearchConfig(**search)
@@ -156,13 +159,16 @@ def _translate_phase(
         results += translator.translate(chunk, config, batch_tokens=settings.batch_tokens)
         if limit is not None and time.perf_counter() - start >= limit:
             break
+    seconds = time.perf_counter() - start
+    translator.close()
     return {
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
         "hyps": [r.text for r in results],
         "src_lengths": [len(r.src_pieces) for r in results],
         "tgt_lengths": [len(r.tgt_pieces) for r in results],
         "beam_size": config.beam_size,
         "shortlist": translator.shortlists is not None,
+        "workers": translator.workers,
         "peak_rss_mb": peak_rss_mb(),
     }
 
@@ -193,5 +199,6 @@ def _figures(
         "model_gflops": flops / seconds / 1e9,
         "peak_rss_mb": raw["peak_rss_mb"],
         "shortlist": raw["shortlist"],
+        "workers": raw["workers"],
     }
     return figures, signature
