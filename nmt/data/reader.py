@@ -15,8 +15,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from nmt.data.compressed import open_binary
 from nmt.data.corpus import Utf8Decoder, check_line_counts, split_lines
+from nmt.utils.io import atomic_open
 
 # Bytes asked of the stream per read: many lines per call, whatever the line length.
 _READ_HINT = 1 << 20
@@ -125,3 +128,30 @@ def read_pairs(
             yield src_lines, tgt_lines
     if not pairs:
         raise ValueError(f"{src.path}: file is empty")
+
+
+def write_sample(
+    sides: list[TextSide], out: list[Path], size: int, seed: int, chunk_lines: int = 10_000
+) -> int:
+    """Write the lines of each side, in order, to the plain text file beside it in `out`.
+
+    SentencePiece's training input: finite plain files whatever the inputs' form (it reads
+    neither compressed files nor TSV columns), one per side, since its model depends on how
+    the lines are split into files. With `size` > 0 and more lines than that in all, each line
+    is kept with probability size/total (seeded), so about `size` lines are written and
+    SentencePiece's own `input_sentence_size` caps the rest; otherwise every line is written,
+    so the model equals one trained on the files themselves. Two passes (count, then write),
+    one chunk in memory. Returns the lines written.
+    """
+    total = sum(len(raw) for side in sides for raw in raw_line_chunks(side.path, chunk_lines))
+    keep = 1.0 if size <= 0 or total <= size else size / total
+    rng = np.random.default_rng(seed)
+    written = 0
+    for side, path in zip(sides, out, strict=True):
+        with atomic_open(path) as handle:
+            for lines in line_chunks(side, chunk_lines):
+                if keep < 1.0:
+                    lines = list(itertools.compress(lines, rng.random(len(lines)) < keep))
+                handle.write("".join(line + "\n" for line in lines))
+                written += len(lines)
+    return written
