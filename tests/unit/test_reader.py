@@ -80,3 +80,14 @@ def test_empty_corpus_is_an_error(tmp_path):
     (tmp_path / "b").write_bytes(b"")
     with pytest.raises(ValueError, match="file is empty"):
         list(read_pairs(TextSide(tmp_path / "a"), TextSide(tmp_path / "b"), 10))
+
+
+def test_translate_input_reader_decompresses(tmp_path):
+    from nmt.data.compressed import open_binary
+    from nmt.data.corpus import Utf8Decoder, read_line_chunks
+
+    path = tmp_path / "in.de.bz2"
+    path.write_bytes(bz2.compress(TEXT.encode()))
+    with open_binary(path) as stream:
+        chunks = list(read_line_chunks(stream, Utf8Decoder(str(path)), 3))
+    assert chunks == [LINES[:3], LINES[3:]]
