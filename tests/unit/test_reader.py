@@ -6,7 +6,8 @@ import lzma
 
 import pytest
 
-from nmt.data.corpus import read_lines
+from nmt.data.compressed import open_binary
+from nmt.data.corpus import Utf8Decoder, read_line_chunks, read_lines
 from nmt.data.reader import TextSide, line_chunks, read_pairs, tsv_sides
 
 COMPRESSORS = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}
@@ -83,9 +84,6 @@ def test_empty_corpus_is_an_error(tmp_path):
 
 
 def test_translate_input_reader_decompresses(tmp_path):
-    from nmt.data.compressed import open_binary
-    from nmt.data.corpus import Utf8Decoder, read_line_chunks
-
     path = tmp_path / "in.de.bz2"
     path.write_bytes(bz2.compress(TEXT.encode()))
     with open_binary(path) as stream:
