@@ -7,31 +7,38 @@ Layout of a binarized corpus directory (`out_dir/<content hash>/`):
     meta.json               number of pairs and what was hashed
 Every line is kept (empty or long ones too), so example i is line i of the text files;
 length filtering happens later, in `ParallelDataset.filtered`.
+
+The text is streamed `chunk_lines` pairs at a time through a bounded number of chunks in
+flight (`_IN_FLIGHT_PER_WORKER` per encoding process), and ids and offsets are appended to
+their files as chunks come back, so memory does not grow with the corpus.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
+import io
 import itertools
 import json
 import multiprocessing
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
-from nmt.data.corpus import read_parallel
+from nmt.data.reader import TextSide, as_side, read_pairs
 from nmt.tokenizer import SpmTokenizer
 
 # Bump when the array layout changes: it is part of the cache key.
 FORMAT_VERSION = 1
 SIDES = ("src", "tgt")
 _HASH_CHUNK = 1 << 20
+# Chunks queued or being encoded per worker process: keeps every core busy, bounds memory.
+_IN_FLIGHT_PER_WORKER = 2
 
 
 @dataclass(frozen=True)
@@ -81,18 +88,32 @@ def content_hash(files: Sequence[Path], blobs: Sequence[bytes], settings: Mappin
     return digest.hexdigest()[:20]
 
 
-def spm_model_path(work_dir: Path, settings: Mapping, train_files: Sequence[Path]) -> Path:
+def side_settings(sides: Sequence[TextSide]) -> dict[str, list]:
+    """What a cache key needs beyond the files' bytes: the TSV columns read, if any.
+
+    Empty for whole files, so keys of two-file corpora are what they always were.
+    """
+    if all(side.column is None for side in sides):
+        return {}
+    return {"columns": [side.column for side in sides]}
+
+
+def spm_model_path(
+    work_dir: Path, settings: Mapping, train_files: Sequence[str | Path | TextSide]
+) -> Path:
     """Name a SentencePiece model by a hash of its training files' contents and settings.
 
     Args:
         work_dir: data work directory (`data.work_dir`).
         settings: every option that changes the trained model (vocab_size, model_type, ...).
-        train_files: the files it is trained on (both sides for a joint model).
+        train_files: the files (or TSV columns) it is trained on (both sides when joint).
 
     Returns:
         `work_dir/spm/<hash>.model`.
     """
-    key = content_hash(train_files, [], {"settings": dict(settings), "files": len(train_files)})
+    sides = [as_side(side) for side in train_files]
+    key_settings = {"settings": dict(settings), "files": len(sides), **side_settings(sides)}
+    key = content_hash([side.path for side in sides], [], key_settings)
     return Path(work_dir) / "spm" / f"{key}.model"
 
 
@@ -102,8 +123,8 @@ def ids_dtype(vocab_size: int) -> np.dtype:
 
 
 def binarize(
-    src_path: Path,
-    tgt_path: Path,
+    src_path: str | Path | TextSide,
+    tgt_path: str | Path | TextSide,
     src_tokenizer: SpmTokenizer,
     tgt_tokenizer: SpmTokenizer,
     out_dir: Path,
@@ -113,12 +134,13 @@ def binarize(
 ) -> BinarizedCorpus:
     """Encode a parallel corpus into `out_dir/<hash>/`, or reuse it if already there.
 
-    The hash covers both files' contents, both tokenizer models and the array format, so a
-    change to any of them re-encodes and nothing else does.
+    The hash covers both files' contents (as stored, compressed or not), the TSV columns
+    read (if any), both tokenizer models and the array format, so a change to any of them
+    re-encodes and nothing else does.
 
     Args:
-        src_path: source text, one segment per line (UTF-8).
-        tgt_path: target text, same number of lines.
+        src_path: source text, one segment per line (UTF-8), or a TSV column.
+        tgt_path: target text, same number of lines, or a TSV column.
         src_tokenizer: encodes the source side.
         tgt_tokenizer: encodes the target side (may be the same object).
         out_dir: cache root.
@@ -129,25 +151,27 @@ def binarize(
         The binarized corpus.
 
     Raises:
-        ValueError: a file is missing or not UTF-8, or the line counts differ.
+        ValueError: a file is missing, empty or not UTF-8, a TSV line has another column
+            count, or the line counts differ.
     """
+    src, tgt = as_side(src_path), as_side(tgt_path)
     blobs = [src_tokenizer.model_bytes, tgt_tokenizer.model_bytes]
-    key = content_hash([src_path, tgt_path], blobs, {"format": FORMAT_VERSION})
+    settings = {"format": FORMAT_VERSION, **side_settings([src, tgt])}
+    key = content_hash([src.path, tgt.path], blobs, settings)
     target = Path(out_dir) / key
     if (target / "meta.json").is_file():
         return BinarizedCorpus.open(target)
-    src_lines, tgt_lines = read_parallel(src_path, tgt_path)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=f".{key}."))
     try:
-        chunks = _encode_corpus(src_lines, tgt_lines, blobs, num_workers, chunk_lines)
+        chunks = _encode_corpus(read_pairs(src, tgt, chunk_lines), blobs, num_workers)
         dtypes = [ids_dtype(src_tokenizer.vocab_size), ids_dtype(tgt_tokenizer.vocab_size)]
-        _write_arrays(chunks, dtypes, tmp)
+        num_pairs = _write_arrays(chunks, dtypes, tmp)
         meta = {
-            "num_pairs": len(src_lines),
+            "num_pairs": num_pairs,
             "format": FORMAT_VERSION,
-            "src_path": str(src_path),
-            "tgt_path": str(tgt_path),
+            "src_path": str(src),
+            "tgt_path": str(tgt),
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         _publish(tmp, target)
@@ -170,24 +194,29 @@ Chunk = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _encode_corpus(
-    src_lines: list[str],
-    tgt_lines: list[str],
+    work: Iterator[tuple[list[str], list[str]]],
     model_blobs: list[bytes],
     num_workers: int | None,
-    chunk_lines: int,
 ) -> Iterator[Chunk]:
-    """Yield encoded chunks in corpus order, from a process pool when it pays off."""
-    starts = range(0, len(src_lines), chunk_lines)
-    work = ((src_lines[i : i + chunk_lines], tgt_lines[i : i + chunk_lines]) for i in starts)
-    num_workers = min(num_workers or os.cpu_count() or 1, len(starts))
-    if num_workers <= 1:
+    """Yield encoded chunks in corpus order, from a process pool when there are several."""
+    first = list(itertools.islice(work, 2))
+    work = itertools.chain(first, work)
+    num_workers = num_workers or os.cpu_count() or 1
+    if num_workers <= 1 or len(first) <= 1:
         tokenizers = _load_tokenizers(*model_blobs, num_threads=os.cpu_count())
         yield from (_encode_lines(tokenizers, lines) for lines in work)
         return
     # spawn: the parent may hold torch/Lightning threads, which fork does not copy safely.
     context = multiprocessing.get_context("spawn")
     with context.Pool(num_workers, initializer=_init_worker, initargs=model_blobs) as pool:
-        yield from pool.imap(_encode_chunk, work)
+        # Not pool.imap: its feeder thread would read the whole corpus ahead into the queue.
+        pending: collections.deque = collections.deque()
+        for lines in work:
+            if len(pending) == num_workers * _IN_FLIGHT_PER_WORKER:
+                yield pending.popleft().get()
+            pending.append(pool.apply_async(_encode_chunk, (lines,)))
+        while pending:
+            yield pending.popleft().get()
 
 
 Tokenizers = tuple[SpmTokenizer, SpmTokenizer]
@@ -224,29 +253,63 @@ def _encode_lines(tokenizers: Tokenizers, lines: tuple[list[str], list[str]]) ->
     return out[0], out[1], out[2], out[3]
 
 
-def _write_arrays(chunks: Iterator[Chunk], dtypes: list[np.dtype], out_dir: Path) -> None:
-    """Stream chunks into raw id files, then wrap them as .npy files with offsets."""
-    raw = [out_dir / f"{side}.ids.raw" for side in SIDES]
-    lengths: list[list[np.ndarray]] = [[], []]
-    with open(raw[0], "wb") as src_raw, open(raw[1], "wb") as tgt_raw:
+def _write_arrays(chunks: Iterable[Chunk], dtypes: list[np.dtype], out_dir: Path) -> int:
+    """Append each chunk's ids and offsets to the .npy files of both sides; return the pairs."""
+    writers = [
+        (
+            _NpyAppender(out_dir / f"{side}.ids.npy", dtype),
+            _NpyAppender(out_dir / f"{side}.offsets.npy", np.dtype(np.int64)),
+        )
+        for side, dtype in zip(SIDES, dtypes, strict=True)
+    ]
+    totals = [0, 0]  # ids written so far, per side
+    pairs = 0
+    try:
+        for _, offsets in writers:
+            offsets.append(np.zeros(1, dtype=np.int64))
         for src_ids, src_lens, tgt_ids, tgt_lens in chunks:
-            src_raw.write(src_ids.astype(dtypes[0]).tobytes())
-            tgt_raw.write(tgt_ids.astype(dtypes[1]).tobytes())
-            lengths[0].append(src_lens)
-            lengths[1].append(tgt_lens)
-    for side, raw_path, side_lengths, dtype in zip(SIDES, raw, lengths, dtypes, strict=True):
-        lens = np.concatenate(side_lengths) if side_lengths else np.zeros(0, np.int64)
-        offsets = np.zeros(len(lens) + 1, dtype=np.int64)
-        np.cumsum(lens, out=offsets[1:])
-        np.save(out_dir / f"{side}.offsets.npy", offsets)
-        with open(raw_path, "rb") as raw_handle, open(out_dir / f"{side}.ids.npy", "wb") as out:
-            _write_npy_header(out, dtype, int(offsets[-1]))
-            shutil.copyfileobj(raw_handle, out, _HASH_CHUNK)
-        raw_path.unlink()
+            for side, (ids, lens) in enumerate(((src_ids, src_lens), (tgt_ids, tgt_lens))):
+                ids_out, offsets_out = writers[side]
+                ids_out.append(ids)
+                offsets_out.append(totals[side] + np.cumsum(lens))
+                totals[side] += int(lens.sum())
+            pairs += len(src_lens)
+    finally:
+        for pair in writers:
+            for writer in pair:
+                writer.close()
+    return pairs
 
 
-def _write_npy_header(handle: IO[bytes], dtype: np.dtype, length: int) -> None:
-    """Write the .npy header of a 1-D array, so raw data can be streamed after it."""
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
-    header["shape"] = (length,)
-    np.lib.format.write_array_header_1_0(handle, header)
+class _NpyAppender:
+    """Write a 1-D .npy file whose length is known only at the end.
+
+    A header for the largest possible length is written first; `close` rewrites it for the
+    real length, which has the same size (numpy pads v1.0 headers to 64-byte multiples, and
+    a 1-D header is 128 bytes for any length), so the file equals what `np.save` writes.
+    """
+
+    def __init__(self, path: Path, dtype: np.dtype):
+        self._handle = open(path, "wb")  # noqa: SIM115 (closed by close())
+        self._dtype = dtype
+        self.length = 0
+        self._header_size = self._handle.write(self._header(np.iinfo(np.int64).max))
+
+    def append(self, values: np.ndarray) -> None:
+        self._handle.write(values.astype(self._dtype, copy=False).tobytes())
+        self.length += len(values)
+
+    def close(self) -> None:
+        if self._handle.closed:
+            return
+        header = self._header(self.length)
+        assert len(header) == self._header_size, "npy header size changed with the length"
+        self._handle.seek(0)
+        self._handle.write(header)
+        self._handle.close()
+
+    def _header(self, length: int) -> bytes:
+        out = io.BytesIO()
+        fields = {"descr": np.lib.format.dtype_to_descr(self._dtype), "fortran_order": False}
+        np.lib.format.write_array_header_1_0(out, {**fields, "shape": (length,)})
+        return out.getvalue()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from nmt.data.compressed import open_binary, plain_name
 from nmt.utils.io import atomic_open
 
 
@@ -89,7 +90,7 @@ class Utf8Decoder:
 def read_lines(
     path: str | Path, *, allow_empty: bool = False, on_invalid_utf8: str = "error"
 ) -> list[str]:
-    """Read a UTF-8 text file as a list of lines (no line terminators).
+    """Read a UTF-8 text file (plain, .gz, .bz2 or .xz) as a list of lines (no terminators).
 
     Args:
         path: the file.
@@ -100,9 +101,9 @@ def read_lines(
         ValueError: the file is missing, is a directory, is empty, or is not UTF-8.
     """
     path = Path(path)
-    check_file(path)
     decoder = Utf8Decoder(str(path), on_invalid_utf8)
-    lines = split_lines(decoder.decode(path.read_bytes()))
+    with open_binary(path) as stream:
+        lines = split_lines(decoder.decode(stream.read()))
     summary = decoder.summary()
     if summary:
         log.warning(summary)
@@ -111,27 +112,19 @@ def read_lines(
     return lines
 
 
-def check_file(path: Path) -> None:
-    """Raise ValueError unless `path` is an existing regular file."""
-    if not path.exists():
-        raise ValueError(f"{path}: file not found")
-    if not path.is_file():
-        raise ValueError(f"{path}: not a regular file")
-
-
 def utf8_text(path: str | Path, on_invalid_utf8: str, clean_dir: Path) -> Path:
     """Check that a text file is UTF-8 and return the file to read instead of it.
 
     That is `path` itself when it decodes; with on_invalid_utf8="replace" a file that does
     not is copied, invalid sequences replaced by U+FFFD (counted in a logged warning), to
-    `clean_dir/<content hash>.<name>` and that copy is returned. The file is read in blocks of
+    `clean_dir/<content hash>.<name>` (plain text: a .gz/.bz2/.xz suffix is dropped) and
+    that copy is returned. The file is read in blocks of
     whole lines, so memory does not grow with its size.
 
     Raises:
         ValueError: the file is missing, or (with "error") not UTF-8, naming the line.
     """
     path = Path(path)
-    check_file(path)
     decoder = Utf8Decoder(str(path), on_invalid_utf8)
     digest = hashlib.sha256()
     for first_line, data in _line_blocks(path):
@@ -140,7 +133,7 @@ def utf8_text(path: str | Path, on_invalid_utf8: str, clean_dir: Path) -> Path:
     if not decoder.replaced:
         return path
     log.warning(decoder.summary())
-    clean = Path(clean_dir) / f"{digest.hexdigest()[:20]}.{path.name}"
+    clean = Path(clean_dir) / f"{digest.hexdigest()[:20]}.{plain_name(path)}"
     if not clean.is_file():
         cleaner = Utf8Decoder(str(path), on_invalid_utf8)
         with atomic_open(clean) as handle:
@@ -156,7 +149,7 @@ def _line_blocks(path: Path) -> Iterator[tuple[int, bytes]]:
     on its own.
     """
     first_line = 1
-    with open(path, "rb") as stream:
+    with open_binary(path) as stream:
         for lines in iter(lambda: stream.readlines(_BLOCK_BYTES), []):
             yield first_line, b"".join(lines)
             first_line += len(lines)
@@ -183,14 +176,7 @@ def read_line_chunks(
             chunk = []
 
 
-def read_parallel(src_path: str | Path, tgt_path: str | Path) -> tuple[list[str], list[str]]:
-    """Read both sides of a parallel corpus and check that they align line by line."""
-    src, tgt = read_lines(src_path), read_lines(tgt_path)
-    check_line_counts(src_path, len(src), tgt_path, len(tgt))
-    return src, tgt
-
-
-def check_line_counts(a_path: str | Path, a_count: int, b_path: str | Path, b_count: int) -> None:
+def check_line_counts(a_path: object, a_count: int, b_path: object, b_count: int) -> None:
     """Raise ValueError naming both files and counts when they differ."""
     if a_count != b_count:
         raise ValueError(

@@ -27,6 +27,7 @@ from nmt.data.mixing import (
     write_combined,
 )
 from nmt.data.multilingual import lang_tag
+from nmt.data.reader import as_side, write_sample
 from nmt.data.sampler import TokenBudgetBatchSampler
 from nmt.data.shortlist import Shortlist, build_shortlist
 from nmt.tokenizer import SpecialIds, SpmTokenizer
@@ -336,4 +337,12 @@ class TranslationDataModule(pl.LightningDataModule):
         if path.is_file():
             return SpmTokenizer.load(path)
         rank_zero_info(f"training SentencePiece on {[str(f) for f in train_files]} -> {path}")
-        return SpmTokenizer.train(train_files, path, **settings, num_threads=os.cpu_count())
+        # Finite plain files of the (sampled) lines: SentencePiece reads nothing else.
+        samples = [path.with_suffix(f".input{i}.txt") for i in range(len(train_files))]
+        try:
+            sides = [as_side(f) for f in train_files]
+            write_sample(sides, samples, settings["input_sentence_size"], seed=0)
+            return SpmTokenizer.train(samples, path, **settings, num_threads=os.cpu_count())
+        finally:
+            for sample in samples:
+                sample.unlink(missing_ok=True)

@@ -21,7 +21,8 @@ import torch
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from nmt.data.corpus import Utf8Decoder, check_file, read_line_chunks
+from nmt.data.compressed import open_binary
+from nmt.data.corpus import Utf8Decoder, read_line_chunks
 from nmt.search.strategy import SearchConfig
 from nmt.tasks.hydra_setup import typed_dict
 from nmt.tasks.translator_setup import TranslatorConfig, build_translator, warn_truncated
@@ -32,12 +33,11 @@ from nmt.utils.plot import plot_attention
 
 @contextlib.contextmanager
 def open_input(path: str | None) -> Iterator[BinaryIO]:
-    """The input file opened in binary mode, or stdin's byte stream when `path` is None."""
+    """The input file opened in binary mode (decompressed: .gz/.bz2/.xz), or stdin's bytes."""
     if path is None:
         yield sys.stdin.buffer
         return
-    check_file(Path(path))
-    with open(path, "rb") as handle:
+    with open_binary(path) as handle:
         yield handle
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import json
+import lzma
 import os
 import re
 import subprocess
@@ -255,3 +258,17 @@ def test_checkpoint_mode_checks_line_counts_before_translating(
 def test_config_errors_name_the_key(overrides: list[str], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         evaluate(compose_config(*overrides))
+
+
+@pytest.mark.parametrize("suffix", [".gz", ".bz2", ".xz"])
+def test_compressed_hypothesis_and_reference_score_like_plain_ones(
+    tmp_path: Path, files: dict[str, Path], suffix: str
+) -> None:
+    compress = {".gz": gzip.compress, ".bz2": bz2.compress, ".xz": lzma.compress}[suffix]
+    packed = {}
+    for key in ("hyp", "ref"):
+        packed[key] = tmp_path / f"{files[key].name}{suffix}"
+        packed[key].write_bytes(compress(files[key].read_bytes()))
+    plain = evaluate(compose_config(f"hyp={files['hyp']}", f"ref={files['ref']}"))
+    assert evaluate(compose_config(f"hyp={packed['hyp']}", f"ref={packed['ref']}")) == plain
+    assert plain > 0

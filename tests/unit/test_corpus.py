@@ -8,9 +8,9 @@ from nmt.data.corpus import (
     filter_reason,
     normalize_whitespace,
     read_lines,
-    read_parallel,
     utf8_text,
 )
+from nmt.data.reader import TextSide, read_pairs
 
 SEPARATORS = ["\r", "\u2028", "\u2029", "\u0085", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e"]
 
@@ -48,12 +48,13 @@ def test_missing_empty_and_directory(tmp_path):
         read_lines(tmp_path)
 
 
-def test_line_count_mismatch_names_both_files_and_counts(tmp_path):
+@pytest.mark.parametrize("chunk_lines", [1, 2, 10])
+def test_line_count_mismatch_names_both_files_and_counts(tmp_path, chunk_lines):
     src, tgt = tmp_path / "t.de", tmp_path / "t.en"
     src.write_text("a\nb\nc\n")
     tgt.write_text("a\nb\n")
     with pytest.raises(ValueError, match=rf"{src} has 3 lines, {tgt} has 2 lines"):
-        read_parallel(src, tgt)
+        list(read_pairs(TextSide(src), TextSide(tgt), chunk_lines))
 
 
 def test_filter_reasons_and_report():

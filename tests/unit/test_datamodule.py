@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gzip
 from types import SimpleNamespace
 
 import numpy as np
@@ -315,3 +316,29 @@ def test_a_corpus_emptied_by_filtering_is_named(files):
         r"after filtering \(data.max_len=15",
     ):
         dm.setup("fit")
+
+
+def pieces(tokenizer):
+    return tokenizer.id_to_pieces(range(tokenizer.vocab_size))
+
+
+def test_compressed_training_files_give_the_model_and_arrays_of_plain_ones(files, tmp_path):
+    plain = ready(files)
+    packed = []
+    for path in files["train"]:
+        packed.append(tmp_path / f"{path.name}.gz")
+        packed[-1].write_bytes(gzip.compress(path.read_bytes()))
+    other = {**files, "work": tmp_path / "work_gz"}
+    dm = ready(other, train_src=str(packed[0]), train_tgt=str(packed[1]))
+    # SentencePiece read its input from the sample files: the same lines, the same pieces
+    # (the serialized models differ only in the input paths SentencePiece records).
+    settings = {k: v for k, v in SPM.items() if k != "joint"}
+    direct = SpmTokenizer.train(list(files["train"]), tmp_path / "direct.model", **settings)
+    for tokenizer in (dm.src_tokenizer, plain.src_tokenizer):
+        assert pieces(tokenizer) == pieces(direct)
+    assert not list((other["work"] / "spm").glob("*.input*.txt"))  # the sample is removed
+    assert len(dm.train_dataset) == len(plain.train_dataset)
+    for i in range(0, len(dm.train_dataset), 37):
+        a, b = dm.train_dataset[i], plain.train_dataset[i]
+        assert a.index == b.index and a.src.tolist() == b.src.tolist()
+        assert a.tgt.tolist() == b.tgt.tolist()
