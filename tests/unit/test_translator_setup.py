@@ -57,8 +57,8 @@ def test_workers_null_is_one_single_threaded_worker_per_thread_on_the_cpu():
     try:
         for count in (1, 2, 3):
             torch.set_num_threads(count)
-            assert decoding_workers(TranslatorConfig()) == count
-            assert decoding_workers(TranslatorConfig(device="cuda")) == 1
+            assert decoding_workers(TranslatorConfig(workers=None)) == count
+            assert decoding_workers(TranslatorConfig(workers=None, device="cuda")) == 1
             assert decoding_workers(TranslatorConfig(workers=2)) == 2
     finally:
         torch.set_num_threads(threads)
