@@ -159,6 +159,7 @@ def test_translate_phases_in_fresh_processes(run, tmp_path):
             f"bench.ckpt={checkpoint}",
             "~bench.search.greedy",
             "bench.threads=2",
+            "bench.translate_seconds=600",  # all 12 lines even on a loaded machine
         ],
     )
     with contextlib.redirect_stdout(io.StringIO()):
