@@ -18,11 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from nmt.data.compressed import open_binary
-from nmt.data.corpus import Utf8Decoder, check_line_counts, split_lines
+from nmt.data.corpus import Utf8Decoder, check_line_counts, read_line_chunks
 from nmt.utils.io import atomic_open
 
-# Bytes asked of the stream per read: many lines per call, whatever the line length.
-_READ_HINT = 1 << 20
 TSV_COLUMNS = 2
 
 
@@ -47,25 +45,6 @@ def as_side(side: str | Path | TextSide) -> TextSide:
     return side if isinstance(side, TextSide) else TextSide(Path(side))
 
 
-def raw_line_chunks(path: Path, chunk_lines: int) -> Iterator[list[bytes]]:
-    """Yield the raw lines (with their b"\\n") of a file in lists of `chunk_lines`, in order.
-
-    Every list but the last holds exactly `chunk_lines` lines, so two aligned files read
-    this way give chunks of the same lines.
-    """
-    if chunk_lines < 1:
-        raise ValueError(f"chunk_lines must be >= 1, got {chunk_lines}")
-    with open_binary(path) as stream:
-        buffer: list[bytes] = []
-        while block := stream.readlines(_READ_HINT):
-            buffer += block
-            while len(buffer) >= chunk_lines:
-                yield buffer[:chunk_lines]
-                del buffer[:chunk_lines]
-        if buffer:
-            yield buffer
-
-
 def line_chunks(
     side: TextSide, chunk_lines: int, on_invalid_utf8: str = "error"
 ) -> Iterator[list[str]]:
@@ -81,9 +60,10 @@ def _decoded(path: Path, chunk_lines: int, on_invalid_utf8: str) -> Iterator[tup
     """(number of the first line, lines) of each chunk of a file."""
     decoder = Utf8Decoder(str(path), on_invalid_utf8)
     first_line = 1
-    for raw in raw_line_chunks(path, chunk_lines):
-        yield first_line, split_lines(decoder.decode(b"".join(raw), first_line))
-        first_line += len(raw)
+    with open_binary(path) as stream:
+        for lines in read_line_chunks(stream, decoder, chunk_lines):
+            yield first_line, lines
+            first_line += len(lines)
 
 
 def tsv_rows(lines: list[str], path: Path, first_line: int) -> list[list[str]]:
@@ -130,6 +110,12 @@ def read_pairs(
         raise ValueError(f"{src.path}: file is empty")
 
 
+def _count_lines(path: Path) -> int:
+    """The number of lines of a file (a last line without b"\\n" counts)."""
+    with open_binary(path) as stream:
+        return sum(1 for _ in stream)
+
+
 def write_sample(
     sides: list[TextSide], out: list[Path], size: int, seed: int, chunk_lines: int = 10_000
 ) -> int:
@@ -143,7 +129,7 @@ def write_sample(
     so the model equals one trained on the files themselves. Two passes (count, then write),
     one chunk in memory. Returns the lines written.
     """
-    total = sum(len(raw) for side in sides for raw in raw_line_chunks(side.path, chunk_lines))
+    total = sum(_count_lines(side.path) for side in sides)
     keep = 1.0 if size <= 0 or total <= size else size / total
     rng = np.random.default_rng(seed)
     written = 0

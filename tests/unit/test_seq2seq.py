@@ -70,17 +70,23 @@ def test_step_by_step_equals_teacher_forcing(rnn_type):
     torch.testing.assert_close(step_attn, attn, rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("knobs", [{"layer_norm": True}, {"bridge": True}])
-def test_layer_norm_and_bridge_keep_both_paths_equal_and_padding_exact(knobs):
-    torch.manual_seed(5)
-    model = build_model(_config("lstm", layers=3, **knobs), V, V).double().eval()
-    src, src_lengths, tgt_in = _batch(seed=6)
+def _assert_paths_equal_and_padding_exact(model, src, src_lengths, tgt_in):
+    """Step by step == teacher forcing, and each sentence scores the same alone; the logits."""
     with torch.no_grad():
         logits = model(src, src_lengths, tgt_in)
         step_log_probs, _ = _step_through(model, src, src_lengths, tgt_in)
         expected = F.log_softmax(logits, -1).float()
         torch.testing.assert_close(step_log_probs, expected, rtol=0, atol=1e-6)
         _assert_each_sentence_scores_the_same_alone(model, src, src_lengths, tgt_in, logits)
+    return logits
+
+
+@pytest.mark.parametrize("knobs", [{"layer_norm": True}, {"bridge": True}])
+def test_layer_norm_and_bridge_keep_both_paths_equal_and_padding_exact(knobs):
+    torch.manual_seed(5)
+    model = build_model(_config("lstm", layers=3, **knobs), V, V).double().eval()
+    src, src_lengths, tgt_in = _batch(seed=6)
+    _assert_paths_equal_and_padding_exact(model, src, src_lengths, tgt_in)
 
 
 @pytest.mark.parametrize("side", ["encoder", "decoder"])
@@ -98,12 +104,8 @@ def test_no_residual_layer_keeps_both_paths_equal_and_changes_the_output(side):
     other = "decoder" if side == "encoder" else "encoder"
     assert getattr(model, other).no_residual_layer is None
     src, src_lengths, tgt_in = _batch(seed=6)
+    logits = _assert_paths_equal_and_padding_exact(model, src, src_lengths, tgt_in)
     with torch.no_grad():
-        logits = model(src, src_lengths, tgt_in)
-        step_log_probs, _ = _step_through(model, src, src_lengths, tgt_in)
-        expected = F.log_softmax(logits, -1).float()
-        torch.testing.assert_close(step_log_probs, expected, rtol=0, atol=1e-6)
-        _assert_each_sentence_scores_the_same_alone(model, src, src_lengths, tgt_in, logits)
         assert (logits - default(src, src_lengths, tgt_in)).abs().max() > 1e-4
 
 
