@@ -124,7 +124,7 @@ def test_design_translate_command_line_composes(compose_cfg):
         (
             "model.decoder.hiden_size=3",
             "error: model.decoder.hiden_size: Key 'hiden_size' is not in struct "
-            "(known: num_layers, hidden_size, dropout)",
+            "(known: num_layers, hidden_size, dropout, no_residual_layer)",
         ),
         ("foo=3", "error: config: Could not override 'foo'"),
     ],
