@@ -12,12 +12,15 @@ possibly quantised) weights copy-on-write and need no checkpoint of their own. T
 intra-op thread: GNU OpenMP is not fork-safe, and a forked child that opens a parallel region
 after its parent used OpenMP threads hangs (measured here with 2 threads per worker). A failed batch
 raises its error in the caller; a worker that dies (e.g. killed for memory) raises
-`BrokenProcessPool` there instead of hanging.
+`BrokenProcessPool` there instead of hanging. A pool that is never closed is shut down when
+its process exits, also where that process is itself a multiprocessing child (whose exit
+joins its children before any `atexit` hook would stop the idle workers).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.util
 import pickle
 import signal
 import sys
@@ -72,6 +75,15 @@ class DecodePool:
             initializer=_start_worker,
             initargs=(decode,),
         )
+        # Runs at close(), when the pool is collected, or at exit before multiprocessing joins
+        # the workers: a spawned child that returned without close() would otherwise wait
+        # forever for workers that wait for work (the executor's own exit hook comes later).
+        self._shutdown = multiprocessing.util.Finalize(
+            self,
+            self._executor.shutdown,
+            kwargs={"wait": True, "cancel_futures": True},
+            exitpriority=10,
+        )
 
     def map(self, jobs: Iterable[tuple[Any, ...]]) -> Iterator[Any]:
         """Decode every job on the first free worker; yield the results in the jobs' order."""
@@ -80,4 +92,4 @@ class DecodePool:
 
     def close(self) -> None:
         """Stop the workers (they finish the jobs already given)."""
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._shutdown()

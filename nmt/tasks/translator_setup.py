@@ -34,9 +34,8 @@ class TranslatorConfig:
     batch_tokens: int = 6000  # padded source tokens x beam size per batch
     # Single-threaded decoding processes (`nmt.decode_pool`); 1: decode here with `threads`.
     # null: one per intra-op thread on the CPU (1 on a GPU): on 2 cores, 2 workers x 1 thread
-    # beat 1 process x 2 threads (beam 5: fp32 1.06-1.09x, int8 1.28-1.4x). Default 1: a
-    # worker was once seen to hang at pool shutdown in the serve bench (README, Translate).
-    workers: int | None = 1
+    # beat 1 process x 2 threads (beam 5: fp32 1.06-1.09x, int8 1.28-1.4x).
+    workers: int | None = None
     progress: bool = True  # progress bar on stderr
     on_invalid_utf8: str = "error"  # error: stop naming the line | replace: U+FFFD, counted
 

@@ -171,7 +171,7 @@ def test_translate_phases_in_fresh_processes(run, tmp_path):
         assert figures["peak_rss_mb"] > 0 and figures["mfu"] > 0
         # the trained checkpoint carries a shortlist; only the *_shortlist variants use it
         assert figures["shortlist"] == variant.endswith("_shortlist")
-        assert figures["workers"] == 1  # bench.workers: 1 (decode in the phase's process)
+        assert figures["workers"] == 2  # bench.workers: null = one per thread (bench.threads=2)
 
 
 def test_unknown_task_is_named(tmp_path):

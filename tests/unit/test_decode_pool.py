@@ -70,3 +70,35 @@ def test_workers_forked_after_threaded_work_finish():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[0.0, 1.0, 2.0, 3.0]"
+
+
+UNCLOSED_IN_A_CHILD = """
+import multiprocessing
+from nmt.decode_pool import DecodePool
+def job(i):
+    return i * 2
+def child(queue):
+    pool = DecodePool(job, 2)  # never closed: the child's exit must stop the workers
+    queue.put(list(pool.map([(i,) for i in range(4)])))
+if __name__ == "__main__":
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=child, args=(queue,))
+    process.start()
+    print(queue.get(timeout=60))
+    process.join(timeout=60)
+    print(process.exitcode)
+"""
+
+
+def test_an_unclosed_pool_in_a_spawned_child_lets_the_child_exit(tmp_path):
+    # The serve bench translated in such a child and the child never exited: multiprocessing
+    # joined the idle workers before anything told them to stop.
+    script = tmp_path / "unclosed.py"
+    script.write_text(UNCLOSED_IN_A_CHILD)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=150,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[0,", "2,", "4,", "6]", "0"]

@@ -183,7 +183,10 @@ def translate_reference(
     model = build_translator(ckpt, TranslatorConfig(**translator))
     config = SearchConfig(**search)
     start = time.perf_counter()
-    results = model.translate(lines, config, batch_tokens=translator["batch_tokens"])
+    try:
+        results = model.translate(lines, config, batch_tokens=translator["batch_tokens"])
+    finally:
+        model.close()
     return {"seconds": time.perf_counter() - start, "hyps": [r.text for r in results]}
 
 
