@@ -13,12 +13,19 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nmt.data.corpus import ON_INVALID_UTF8
+from nmt.data.reader import TextSide, tsv_sides
 
 RECIPES = ("bible",)
-_FILE_KEYS = ("train_src", "train_tgt", "valid_src", "valid_tgt")
+# Each split's files: (source key, target key, TSV key), as in DataConfig / CorpusConfig.
+_SPLIT_KEYS = {
+    "train": ("train_src", "train_tgt", "train_tsv"),
+    "valid": ("valid_src", "valid_tgt", "valid_tsv"),
+}
+_CORPUS_KEYS = {"train": ("src", "tgt", "tsv"), "valid": ("valid_src", "valid_tgt", "valid_tsv")}
 
 
 @dataclass
@@ -62,6 +69,27 @@ class ShortlistConfig:
 
 
 @dataclass
+class CleanConfig:
+    """Redundant training pairs removed and counted (`data.clean`, `nmt.data.clean`).
+
+    `duplicates`: a pair whose source and target token ids both equal those of an earlier
+    pair goes (the first occurrence stays). `copies`: a pair whose target equals its source
+    (the same ids with a joint SentencePiece model, the same decoded text with two models).
+    Both are off by default, as in fairseq, Marian and OpenNMT-py: the data trains as given.
+    """
+
+    duplicates: bool = False
+    copies: bool = False
+
+    def __post_init__(self) -> None:
+        for key in ("duplicates", "copies"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(
+                    f"data.clean.{key} must be true or false, got {getattr(self, key)!r}"
+                )
+
+
+@dataclass
 class BibleConfig:
     """Bible translation codes of the recipe (`data.bible`); null: the language's default."""
 
@@ -85,20 +113,27 @@ class CorpusConfig:
 
     `weight` is the corpus's share of every epoch: corpus i contributes
     round(N * weight_i / sum of weights) pairs per epoch, N being the training pairs of all
-    corpora after filtering. `name` (default `corpus<i>`) labels its counts and its
-    validation BLEU; `valid_src`/`valid_tgt` (both or neither) give it a valid set of its own.
+    corpora after filtering. Its pairs are `src` + `tgt`, or the two columns of the TSV file
+    `tsv` (source TAB target). `name` (default `corpus<i>`) labels its counts and its
+    validation BLEU; `valid_src` + `valid_tgt`, or `valid_tsv`, give it a valid set of its own.
     """
 
-    src: str
-    tgt: str
+    src: str | None = None
+    tgt: str | None = None
     weight: float = 1.0
     name: str | None = None
     valid_src: str | None = None
     valid_tgt: str | None = None
+    tsv: str | None = None
+    valid_tsv: str | None = None
 
     @property
     def has_valid(self) -> bool:
-        return self.valid_src is not None
+        return self.valid_src is not None or self.valid_tsv is not None
+
+    def sides(self, split: str) -> tuple[TextSide, TextSide]:
+        """The (source, target) sides of `split` ("train" or "valid")."""
+        return _sides(self, _CORPUS_KEYS[split])
 
 
 _NAME = re.compile(r"[A-Za-z0-9_.-]+")
@@ -108,22 +143,22 @@ def _corpus(entry: Any, index: int) -> CorpusConfig:
     """`data.corpora[index]` as a checked CorpusConfig (ValueError naming the key)."""
     key = f"data.corpora[{index}]"
     if not isinstance(entry, Mapping | CorpusConfig):
-        raise ValueError(f"{key}: give src, tgt and weight (got {entry!r})")
+        raise ValueError(f"{key}: give src, tgt (or tsv) and weight (got {entry!r})")
     corpus = entry if isinstance(entry, CorpusConfig) else _nested(CorpusConfig, entry, key)
     paths = {}
-    for side in ("src", "tgt", "valid_src", "valid_tgt"):
+    for side in (*_CORPUS_KEYS["train"], *_CORPUS_KEYS["valid"]):
         value = getattr(corpus, side)
         if isinstance(value, os.PathLike):
             value = os.fspath(value)
-        if (value is not None or side in ("src", "tgt")) and not (value and isinstance(value, str)):
+        if value is not None and not (value and isinstance(value, str)):
             raise ValueError(f"{key}.{side} must be a file path, got {value!r}")
         paths[side] = value
     corpus = dataclasses.replace(corpus, **paths)
     weight = corpus.weight
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 < weight < math.inf:
         raise ValueError(f"{key}.weight must be a positive number, got {weight!r}")
-    if (corpus.valid_src is None) != (corpus.valid_tgt is None):
-        raise ValueError(f"{key}: give both valid_src and valid_tgt, or neither")
+    _check_form(paths, _CORPUS_KEYS["train"], f"{key}.", required=True)
+    _check_form(paths, _CORPUS_KEYS["valid"], f"{key}.", required=False)
     name = f"corpus{index}" if corpus.name is None else corpus.name
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ValueError(f"{key}.name must be letters, digits, '_', '.' or '-', got {name!r}")
@@ -145,10 +180,15 @@ class DataConfig:
     source tagged <2tgt_lang>; direction k gets the share q_k ~ n_k^(1/temperature) of every
     epoch (`nmt.data.mixing`).
 
+    One TSV file per split: `train_tsv` (source TAB target) replaces `train_src`/`train_tgt`
+    (then null), `valid_tsv` replaces `valid_src`/`valid_tgt`; exactly one form per split.
+
     Several corpora: `corpora` replaces `train_src`/`train_tgt` (then null), each corpus with
     a weight (its share of every epoch, see `CorpusConfig`); when corpora carry their own
     valid sets, those are validated one by one and together, and `valid_src`/`valid_tgt`
     are null.
+
+    `clean` removes duplicate pairs and copies from the training pairs (`CleanConfig`).
     """
 
     train_src: str | None
@@ -157,6 +197,8 @@ class DataConfig:
     valid_tgt: str | None
     work_dir: str
     spm: SpmConfig
+    train_tsv: str | None = None
+    valid_tsv: str | None = None
     name: str = "text"
     dir: str | None = None
     src_lang: str = "src"
@@ -174,6 +216,7 @@ class DataConfig:
     on_invalid_utf8: str = "error"
     max_len: int | None = 100
     max_len_ratio: float | None = 3.0
+    clean: CleanConfig = field(default_factory=CleanConfig)
     batch_tokens: int = 4096
     valid_batch_tokens: int = 8192
     num_workers: int = 0
@@ -182,6 +225,7 @@ class DataConfig:
     def __post_init__(self) -> None:
         self.spm = _nested(SpmConfig, self.spm, "data.spm")
         self.bible = _nested(BibleConfig, self.bible, "data.bible")
+        self.clean = _nested(CleanConfig, self.clean, "data.clean")
         if self.shortlist is not None:
             self.shortlist = _nested(ShortlistConfig, self.shortlist, "data.shortlist")
         if self.directions is not None:
@@ -198,8 +242,7 @@ class DataConfig:
             )
 
     def _check_files(self) -> None:
-        """Training files come from train_src/train_tgt or from corpora; valid likewise."""
-        given = {key: getattr(self, key) is not None for key in _FILE_KEYS}
+        """Training files come from train_src/train_tgt, train_tsv or corpora; valid likewise."""
         corpora = self.corpora
         if corpora is not None:
             if not corpora:
@@ -211,19 +254,22 @@ class DataConfig:
                 if name in names[:i]:
                     raise ValueError(f"data.corpora[{i}].name: {name!r} is used twice")
         own_valid = corpora is not None and any(c.has_valid for c in corpora)
-        needed = {
-            "train_src": corpora is None,
-            "train_tgt": corpora is None,
-            "valid_src": not own_valid,
-            "valid_tgt": not own_valid,
-        }
-        for key, want in needed.items():
-            if want and not given[key]:
-                where = "data.corpora" if key.startswith("train") else "data.corpora[i].valid_*"
-                raise ValueError(f"data.{key} is required (or give the files in {where})")
-            if not want and given[key]:
-                where = "data.corpora" if key.startswith("train") else "data.corpora[i].valid_*"
-                raise ValueError(f"data.{key}: the files come from {where}; set it to null")
+        elsewhere = {"train": corpora is not None, "valid": own_valid}
+        where = {"train": "data.corpora", "valid": "data.corpora[i].valid_*"}
+        values = {key: getattr(self, key) for keys in _SPLIT_KEYS.values() for key in keys}
+        for split, keys in _SPLIT_KEYS.items():
+            if elsewhere[split]:
+                for key in keys:
+                    if values[key] is not None:
+                        raise ValueError(
+                            f"data.{key}: the files come from {where[split]}; set it to null"
+                        )
+            else:
+                _check_form(values, keys, "data.", required=True, elsewhere=where[split])
+
+    def sides(self, split: str) -> tuple[TextSide, TextSide]:
+        """The (source, target) sides of `split` ("train" or "valid") of a corpus-less config."""
+        return _sides(self, _SPLIT_KEYS[split])
 
     @property
     def tgt_langs(self) -> list[str]:
@@ -266,3 +312,44 @@ def _direction(entry: Any, index: int) -> DirectionConfig:
             f"data.directions[{index}]: give src_lang, tgt_lang and optionally dir (got {entry!r})"
         )
     return DirectionConfig(str(entry["src_lang"]), str(entry["tgt_lang"]), entry.get("dir"))
+
+
+def _check_form(
+    values: Mapping[str, Any],
+    keys: tuple[str, str, str],
+    prefix: str,
+    required: bool,
+    elsewhere: str | None = None,
+) -> None:
+    """Exactly one form of a split's files: source + target keys, or the TSV key.
+
+    Args:
+        values: the file keys' values (None: not given).
+        keys: (source key, target key, TSV key).
+        prefix: what names the keys in messages ("data." or "data.corpora[i].").
+        required: whether the split needs files (else neither form is fine too).
+        elsewhere: where else the files may come from, for the "required" message.
+    """
+    src, tgt, tsv = keys
+    if values[tsv] is not None:
+        given = [key for key in (src, tgt) if values[key] is not None]
+        if given:
+            raise ValueError(
+                f"{prefix}{given[0]}: give {prefix}{src}/{tgt} or {prefix}{tsv}, not both "
+                f"(set {given[0]} to null)"
+            )
+        return
+    for key, other in ((src, tgt), (tgt, src)):
+        if values[key] is None and (required or values[other] is not None):
+            alternatives = f"{prefix}{tsv}" + (
+                f", or the files in {elsewhere}" if elsewhere else ""
+            )
+            raise ValueError(f"{prefix}{key} is required (or give {alternatives})")
+
+
+def _sides(config: Any, keys: tuple[str, str, str]) -> tuple[TextSide, TextSide]:
+    """The sides named by (source key, target key, TSV key) of a checked config."""
+    src, tgt, tsv = (getattr(config, key) for key in keys)
+    if tsv is not None:
+        return tsv_sides(tsv)
+    return TextSide(Path(str(src))), TextSide(Path(str(tgt)))

@@ -16,7 +16,8 @@ from torch.utils.data import DataLoader
 
 from nmt.data.batch import Batch, collate
 from nmt.data.binarize import BinarizedCorpus, binarize, spm_model_path
-from nmt.data.corpus import read_lines, utf8_text
+from nmt.data.clean import clean_pairs
+from nmt.data.corpus import utf8_text
 from nmt.data.data_config import DataConfig
 from nmt.data.dataset import MixedDataset, ParallelDataset
 from nmt.data.mixing import (
@@ -27,7 +28,7 @@ from nmt.data.mixing import (
     write_combined,
 )
 from nmt.data.multilingual import lang_tag
-from nmt.data.reader import as_side, write_sample
+from nmt.data.reader import TextSide, read_side, write_sample
 from nmt.data.sampler import TokenBudgetBatchSampler
 from nmt.data.shortlist import Shortlist, build_shortlist
 from nmt.tokenizer import SpecialIds, SpmTokenizer
@@ -50,6 +51,8 @@ class TranslationDataModule(pl.LightningDataModule):
     directions, `groups` gives their pair counts in file order and `tgt_langs` their target
     languages, whose tags become SentencePiece symbols; `valid_groups` does the same for the
     valid files. Several corpora (`config.corpora`) are binarized one by one and mixed.
+    A corpus side is a file or a TSV column (`nmt.data.reader.TextSide`): `train_sides` holds
+    the (source, target) sides of each training corpus, `valid_sides` those of the valid set.
     Directions and corpora are drawn per epoch by weight (`nmt.data.mixing`): the weights
     of directions come from `temperature` over their sizes after filtering.
     """
@@ -74,24 +77,18 @@ class TranslationDataModule(pl.LightningDataModule):
         super().__init__()
         self.config = config
         corpora = config.corpora or []
-        self.train_files = [(Path(c.src), Path(c.tgt)) for c in corpora] or [
-            (Path(str(config.train_src)), Path(str(config.train_tgt)))
-        ]
+        self.train_sides = [c.sides("train") for c in corpora] or [config.sides("train")]
         self.corpus_names = [str(c.name) for c in corpora] or [
             f"{d.src_lang}-{d.tgt_lang}" for d in config.directions or []
         ]
         self.work_dir = Path(config.work_dir)
         # Corpora with valid sets of their own: validated on the concatenation of those.
-        self._valid_parts = [
-            (Path(str(c.valid_src)), Path(str(c.valid_tgt)), str(c.name))
-            for c in corpora
-            if c.has_valid
-        ]
+        self._valid_parts = [(*c.sides("valid"), str(c.name)) for c in corpora if c.has_valid]
         combined = self.work_dir / "valid"
-        self.valid_files = (
-            (combined / "valid.src", combined / "valid.tgt")
+        self.valid_sides = (
+            (TextSide(combined / "valid.src"), TextSide(combined / "valid.tgt"))
             if self._valid_parts
-            else (Path(str(config.valid_src)), Path(str(config.valid_tgt)))
+            else config.sides("valid")
         )
         self._valid_groups = None if valid_groups is None else [int(n) for n in valid_groups]
         self._valid_sizes: list[int] | None = None  # of the corpora's valid sets, once written
@@ -109,7 +106,7 @@ class TranslationDataModule(pl.LightningDataModule):
         self.groups = None if groups is None else [int(n) for n in groups]
         self.seed = seed
         self.shortlist: Shortlist | None = None
-        self._text_paths: dict[str, list[tuple[Path, Path]]] | None = None
+        self._checked: dict[str, list[tuple[TextSide, TextSide]]] | None = None
         self._mix: tuple[np.ndarray, list[int]] | None = None  # (corpus ids, epoch counts)
         self.special_ids = SpecialIds()
         # Training batches consumed in the current epoch; saved in checkpoints.
@@ -126,22 +123,25 @@ class TranslationDataModule(pl.LightningDataModule):
         (self.src_tokenizer, self.tgt_tokenizer), corpora = self._build()
         self.src_vocab_size = self.src_tokenizer.vocab_size
         self.tgt_vocab_size = self.tgt_tokenizer.vocab_size
-        train = list(zip(corpora["train"], self.train_files, strict=True))
-        parts = [self._filtered(corpus, files) for corpus, files in train]
+        train = list(zip(corpora["train"], self.train_sides, strict=True))
+        parts = [self._filtered(corpus, sides[0]) for corpus, sides in train]
         self.train_dataset = parts[0] if len(parts) == 1 else MixedDataset(parts)
         self._mix = self._mixture(parts, corpora["train"][0].num_pairs)
         self.shortlist = self._shortlist(self.train_dataset)
         self.valid_dataset = ParallelDataset(corpora["valid"])
-        valid_src, valid_tgt = self._checked_paths()["valid"][0]
-        self.valid_src_lines = read_lines(valid_src)
-        self.valid_refs = read_lines(valid_tgt)
+        valid_src, valid_tgt = self._checked_sides()["valid"][0]
+        self.valid_src_lines = read_side(valid_src)
+        self.valid_refs = read_side(valid_tgt)
         self.valid_segments = self._segments(len(self.valid_refs))
 
-    def _filtered(self, corpus: BinarizedCorpus, files: tuple[Path, Path]) -> ParallelDataset:
-        """The pairs of one training corpus within the length limits, with the report printed."""
+    def _filtered(self, corpus: BinarizedCorpus, src: TextSide) -> ParallelDataset:
+        """The pairs of one training corpus within the length limits and cleaned (`data.clean`),
+        with the report printed."""
         config = self.config
         dataset, report = ParallelDataset(corpus).filtered(config.max_len, config.max_len_ratio)
-        rank_zero_info(f"train {files[0]}: {report}")
+        tokenizers = (self.src_tokenizer, self.tgt_tokenizer)
+        dataset, report = clean_pairs(dataset, report, config.clean, tokenizers)
+        rank_zero_info(f"train {src}: {report}")
         return dataset
 
     def _mixture(
@@ -154,7 +154,7 @@ class TranslationDataModule(pl.LightningDataModule):
         config = self.config
         if sum(map(len, parts)) == 0:
             raise ValueError(
-                f"{self.train_files[0][0]}: no training pairs left after filtering "
+                f"{self.train_sides[0][0]}: no training pairs left after filtering "
                 f"(data.max_len={config.max_len}, data.max_len_ratio={config.max_len_ratio})"
             )
         if self.groups is not None:
@@ -188,7 +188,7 @@ class TranslationDataModule(pl.LightningDataModule):
         assert self.groups is not None
         if sum(self.groups) != num_lines:
             raise ValueError(
-                f"{self.train_files[0][0]}: {num_lines} lines, but the directions hold "
+                f"{self.train_sides[0][0]}: {num_lines} lines, but the directions hold "
                 f"{sum(self.groups)} pairs (rebuild the multilingual corpus)"
             )
         return np.searchsorted(np.cumsum(self.groups), line_numbers, side="right")
@@ -288,59 +288,61 @@ class TranslationDataModule(pl.LightningDataModule):
         """Train/load the tokenizer(s), binarize every training corpus and the valid set.
 
         Returns:
-            The tokenizers and {"train": [one per `train_files`], "valid": corpus}; every
+            The tokenizers and {"train": [one per `train_sides`], "valid": corpus}; every
             array is cached by content hash.
         """
         tokenizers = self._tokenizers()
-        paths = self._checked_paths()
-        train = [binarize(src, tgt, *tokenizers, self.bin_dir) for src, tgt in paths["train"]]
-        valid = binarize(*paths["valid"][0], *tokenizers, self.bin_dir)
+        sides = self._checked_sides()
+        train = [binarize(src, tgt, *tokenizers, self.bin_dir) for src, tgt in sides["train"]]
+        valid = binarize(*sides["valid"][0], *tokenizers, self.bin_dir)
         return tokenizers, {"train": train, "valid": valid}
 
-    def _checked_paths(self) -> dict[str, list[tuple[Path, Path]]]:
-        """The text files after the UTF-8 check, before anything (SentencePiece) reads them.
+    def _checked_sides(self) -> dict[str, list[tuple[TextSide, TextSide]]]:
+        """The corpus sides after the UTF-8 check, before anything (SentencePiece) reads them.
 
+        Each file is checked once (both columns of a TSV file then read the checked file).
         With on_invalid_utf8="replace", a file holding invalid bytes is replaced by a cleaned
-        copy under `work_dir/utf8/`. Per-corpus valid sets are first concatenated into
-        `valid_files`.
+        copy under `work_dir/utf8/`. Per-corpus valid sets are checked, then concatenated
+        into `valid_sides`.
         """
-        if self._text_paths is None:
-            clean_dir, policy = self.work_dir / "utf8", self.config.on_invalid_utf8
+        if self._checked is None:
+            checked: dict[Path, Path] = {}
+
+            def check(side: TextSide) -> TextSide:
+                if side.path not in checked:
+                    clean_dir, policy = self.work_dir / "utf8", self.config.on_invalid_utf8
+                    checked[side.path] = utf8_text(side.path, policy, clean_dir)
+                return TextSide(checked[side.path], side.column)
+
             if self._valid_parts:
-                self._valid_sizes = write_combined(
-                    [(src, tgt, None) for src, tgt, _ in self._valid_parts],
-                    self.valid_files,
-                    on_invalid_utf8=policy,
-                )
-            files = {"train": self.train_files, "valid": [self.valid_files]}
-            self._text_paths = {
-                split: [
-                    (utf8_text(src, policy, clean_dir), utf8_text(tgt, policy, clean_dir))
-                    for src, tgt in pairs
-                ]
-                for split, pairs in files.items()
+                parts = [(check(src), check(tgt), None) for src, tgt, _ in self._valid_parts]
+                out = (self.valid_sides[0].path, self.valid_sides[1].path)
+                self._valid_sizes = write_combined(parts, out)
+            sides = {"train": self.train_sides, "valid": [self.valid_sides]}
+            self._checked = {
+                split: [(check(src), check(tgt)) for src, tgt in pairs]
+                for split, pairs in sides.items()
             }
-        return self._text_paths
+        return self._checked
 
     def _tokenizers(self) -> tuple[SpmTokenizer, SpmTokenizer]:
         """One joint model on both training sides (of every corpus), or one model per side."""
-        pairs = self._checked_paths()["train"]
+        pairs = self._checked_sides()["train"]
         srcs, tgts = [src for src, _ in pairs], [tgt for _, tgt in pairs]
         if self.config.spm.joint:
             joint = self._tokenizer(srcs + tgts)
             return joint, joint
         return self._tokenizer(srcs), self._tokenizer(tgts)
 
-    def _tokenizer(self, train_files: list[Path]) -> SpmTokenizer:
+    def _tokenizer(self, sides: list[TextSide]) -> SpmTokenizer:
         settings = self.spm_settings
-        path = spm_model_path(self.work_dir, settings, train_files)
+        path = spm_model_path(self.work_dir, settings, sides)
         if path.is_file():
             return SpmTokenizer.load(path)
-        rank_zero_info(f"training SentencePiece on {[str(f) for f in train_files]} -> {path}")
+        rank_zero_info(f"training SentencePiece on {[str(side) for side in sides]} -> {path}")
         # Finite plain files of the (sampled) lines: SentencePiece reads nothing else.
-        samples = [path.with_suffix(f".input{i}.txt") for i in range(len(train_files))]
+        samples = [path.with_suffix(f".input{i}.txt") for i in range(len(sides))]
         try:
-            sides = [as_side(f) for f in train_files]
             write_sample(sides, samples, settings["input_sentence_size"], seed=0)
             return SpmTokenizer.train(samples, path, **settings, num_threads=os.cpu_count())
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -111,6 +112,20 @@ class ParallelDataset:
             )
         report = FilterReport(total=len(self), kept=int(keep.sum()), removed=removed)
         return self.select(keep), report
+
+    def line_blocks(self, lines: int) -> Iterator[tuple[int, list[tuple[np.ndarray, np.ndarray]]]]:
+        """Yield (first line, [(ids, offsets) of the source, of the target]) per `lines` lines.
+
+        Every line of the corpus, whatever this dataset selects, in order; offsets start at 0
+        (line j of the block is ids[offsets[j]:offsets[j+1]]), so one block is in memory.
+        """
+        for begin in range(0, self.corpus.num_pairs, lines):
+            end = min(begin + lines, self.corpus.num_pairs)
+            sides = []
+            for ids, offsets in zip(self._ids, self._offsets, strict=True):
+                bounds = offsets.read(begin, end + 1)
+                sides.append((ids.read(int(bounds[0]), int(bounds[-1])), bounds - bounds[0]))
+            yield begin, sides
 
     def select(self, positions: np.ndarray) -> ParallelDataset:
         """A dataset of the examples at `positions` (a boolean mask or indices; repeats allowed)."""

@@ -21,14 +21,16 @@ One mechanism serves weighted corpora (`data.corpora`) and multilingual directio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
-from nmt.data.corpus import check_line_counts, read_lines
-from nmt.utils.io import atomic_write_lines
+from nmt.data.reader import TextSide, as_side, read_pairs
+from nmt.utils.io import atomic_open
 
 
 def largest_remainder(quotas: np.ndarray, total: int) -> np.ndarray:
@@ -166,43 +168,55 @@ def share_metrics(shares: Sequence[CorpusShare]) -> dict[str, float]:
 
 
 def write_combined(
-    parts: Sequence[tuple[Path, Path, str | None]],
+    parts: Sequence[tuple[Path | TextSide, Path | TextSide, str | None]],
     out: tuple[Path, Path],
     max_lines: int | None = None,
     on_invalid_utf8: str = "error",
+    chunk_lines: int = 10_000,
 ) -> list[int]:
-    """Concatenate several parallel files, in order, into the `out` pair of files.
+    """Concatenate several parallel corpora, in order, into the `out` pair of files.
 
     Args:
-        parts: (source file, target file, source prefix or None) of each part; the prefix
-            (e.g. a multilingual tag) is put before every source line, with a space.
+        parts: (source, target, source prefix or None) of each part: files or TSV columns
+            (`nmt.data.reader.TextSide`); the prefix (e.g. a multilingual tag) is put before
+            every source line, with a space.
         out: the combined (source, target) files.
         max_lines: keep at most this many pairs of each part (the first ones).
         on_invalid_utf8: "error" or "replace", as `nmt.data.corpus.read_lines`.
+        chunk_lines: pairs read and written at a time (memory holds one chunk).
 
     Returns:
         Pairs contributed by each part (the line ranges of the combined files).
 
+    Every part is read to its end (line counts and TSV columns are checked throughout).
     Files are rewritten (atomically) only when their content changes, so a second process
     building the same files, or a rerun, leaves them and the binarization cache untouched.
     """
-    src_lines: list[str] = []
-    tgt_lines: list[str] = []
-    sizes = []
-    for src_path, tgt_path, prefix in parts:
-        src, tgt = (read_lines(p, on_invalid_utf8=on_invalid_utf8) for p in (src_path, tgt_path))
-        check_line_counts(src_path, len(src), tgt_path, len(tgt))
-        src, tgt = src[:max_lines], tgt[:max_lines]
-        src_lines += src if prefix is None else [f"{prefix} {line}" for line in src]
-        tgt_lines += tgt
-        sizes.append(len(src))
-    for path, lines in zip(out, (src_lines, tgt_lines), strict=True):
-        _write_if_changed(Path(path), lines)
-    return sizes
+    with contextlib.ExitStack() as stack:
+        handles = [stack.enter_context(atomic_open(p, only_if_changed=True)) for p in out]
+        return [
+            _append_part(
+                handles,
+                read_pairs(as_side(src), as_side(tgt), chunk_lines, on_invalid_utf8),
+                prefix,
+                max_lines,
+            )
+            for src, tgt, prefix in parts
+        ]
 
 
-def _write_if_changed(path: Path, lines: list[str]) -> None:
-    content = "".join(line + "\n" for line in lines)
-    if path.is_file() and path.read_text(encoding="utf-8") == content:
-        return
-    atomic_write_lines(path, lines)
+def _append_part(
+    handles: list[IO[str]],
+    pairs: Iterator[tuple[list[str], list[str]]],
+    prefix: str | None,
+    max_lines: int | None,
+) -> int:
+    """Write the first `max_lines` (all, with None) of the chunked `pairs`; return the count."""
+    kept = 0
+    for src_lines, tgt_lines in pairs:
+        take = len(src_lines) if max_lines is None else min(len(src_lines), max_lines - kept)
+        src = src_lines[:take] if prefix is None else [f"{prefix} {x}" for x in src_lines[:take]]
+        for handle, lines in zip(handles, (src, tgt_lines[:take]), strict=True):
+            handle.write("".join(line + "\n" for line in lines))
+        kept += take
+    return kept

@@ -11,6 +11,7 @@ columns stops with its file and line.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from nmt.data.corpus import Utf8Decoder, check_line_counts, read_line_chunks
 from nmt.utils.io import atomic_open
 
 TSV_COLUMNS = 2
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,36 @@ def line_chunks(
             yield [row[side.column] for row in tsv_rows(lines, side.path, first_line)]
 
 
+def read_side(
+    side: TextSide,
+    *,
+    allow_empty: bool = False,
+    on_invalid_utf8: str = "error",
+    chunk_lines: int = 10_000,
+) -> list[str]:
+    """All lines of one side, in memory (a valid or test set, not a training corpus).
+
+    Raises:
+        ValueError: the file is missing, not UTF-8, a TSV line has another column count, or
+            (unless `allow_empty`) the file is empty.
+    """
+    lines = [line for chunk in line_chunks(side, chunk_lines, on_invalid_utf8) for line in chunk]
+    if not lines and not allow_empty:
+        raise ValueError(f"{side.path}: file is empty")
+    return lines
+
+
 def _decoded(path: Path, chunk_lines: int, on_invalid_utf8: str) -> Iterator[tuple[int, list[str]]]:
-    """(number of the first line, lines) of each chunk of a file."""
+    """(number of the first line, lines) of each chunk of a file; replacements are logged."""
     decoder = Utf8Decoder(str(path), on_invalid_utf8)
     first_line = 1
     with open_binary(path) as stream:
         for lines in read_line_chunks(stream, decoder, chunk_lines):
             yield first_line, lines
             first_line += len(lines)
+    summary = decoder.summary()
+    if summary:
+        log.warning(summary)
 
 
 def tsv_rows(lines: list[str], path: Path, first_line: int) -> list[list[str]]:

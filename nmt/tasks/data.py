@@ -42,15 +42,10 @@ def ensure_corpus(cfg: DictConfig) -> DirectionSizes | None:
     if data.corpora:
         check_corpora(data)
         return None
-    needed = [
-        Path(data.train_src),
-        Path(data.train_tgt),
-        Path(data.valid_src),
-        Path(data.valid_tgt),
-    ]
+    needed = [side.path for split in ("train", "valid") for side in data.sides(split)]
     if all(p.is_file() for p in needed):
         return None
-    if data.recipe is None:
+    if data.recipe is None or data.train_tsv is not None or data.valid_tsv is not None:
         missing = next(p for p in needed if not p.is_file())
         raise ValueError(f"{missing}: file not found")
     src = data.bible.src or bible_code(data, data.src_lang, "data.src_lang")
@@ -63,11 +58,11 @@ def check_corpora(data: DataConfig) -> None:
     """Stop at the first missing file of `data.corpora`, naming its key."""
     assert data.corpora is not None
     for i, corpus in enumerate(data.corpora):
-        for key in ("src", "tgt", "valid_src", "valid_tgt"):
+        for key in ("src", "tgt", "tsv", "valid_src", "valid_tgt", "valid_tsv"):
             path = getattr(corpus, key)
             if path is not None and not Path(path).is_file():
                 raise ValueError(f"data.corpora[{i}].{key}: {path}: file not found")
-    for key in ("valid_src", "valid_tgt"):
+    for key in ("valid_src", "valid_tgt", "valid_tsv"):
         path = getattr(data, key)
         if path is not None and not Path(path).is_file():
             raise ValueError(f"data.{key}: {path}: file not found")

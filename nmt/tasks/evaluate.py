@@ -2,9 +2,11 @@
 
 Either `hyp=FILE` scores existing (detokenized) output, or `ckpt=PATH src=FILE` translates `src`
 first (with the `search` settings) and scores that. `ref` is one file or a list of files
-(multi-reference). The report ends with sacrebleu's BLEU line and its signature, so the last
-line of stdout is always the BLEU figure; `compare=FILE` adds sacrebleu's paired significance
-test of a second system against the first (the baseline).
+(multi-reference). `tsv=FILE` (source TAB reference) replaces `src` and `ref`: its first
+column is what `ckpt` translates, its second the reference. The report ends with
+sacrebleu's BLEU line and its signature, so the last line of stdout is always the BLEU
+figure; `compare=FILE` adds sacrebleu's paired significance test of a second system against
+the first (the baseline).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig
@@ -21,6 +24,7 @@ from tqdm import tqdm
 
 from nmt import metrics
 from nmt.data.corpus import read_lines
+from nmt.data.reader import TextSide, read_side, tsv_sides
 from nmt.tasks.hydra_setup import to_dict, typed_dict
 from nmt.tasks.translator_setup import (
     TranslatorConfig,
@@ -61,6 +65,7 @@ class EvaluateConfig:
     hyp: str | None = None
     ckpt: tuple[str, ...] | None = None  # one checkpoint, or the members of an ensemble
     src: str | None = None
+    tsv: str | None = None  # source TAB reference: replaces src and ref
     hyp_out: str | None = None
     compare: str | None = None
     output_json: str | None = None
@@ -71,12 +76,20 @@ class EvaluateConfig:
     on_invalid_utf8: str = "error"
 
     def __post_init__(self) -> None:
-        if not self.ref:
-            raise ValueError("ref: required (ref=FILE, or ref=[FILE1,FILE2] for multi-reference)")
+        if self.tsv is not None:
+            for key in ("src", "ref"):
+                if getattr(self, key):
+                    raise ValueError(
+                        f"{key}: not with tsv=FILE (its columns are the source and the reference)"
+                    )
+        elif not self.ref:
+            raise ValueError(
+                "ref: required (ref=FILE, or ref=[FILE1,FILE2] for multi-reference, or tsv=FILE)"
+            )
         if (self.hyp is None) == (self.ckpt is None):
             raise ValueError("give exactly one of hyp=FILE or ckpt=PATH src=FILE")
-        if self.ckpt is not None and self.src is None:
-            raise ValueError("src: required with ckpt=PATH (the file to translate)")
+        if self.ckpt is not None and self.src is None and self.tsv is None:
+            raise ValueError("src: required with ckpt=PATH (the file to translate, or tsv=FILE)")
         for key in ("src", "hyp_out"):
             if getattr(self, key) is not None and self.ckpt is None:
                 raise ValueError(f"{key}: only used with ckpt=PATH")
@@ -87,6 +100,18 @@ class EvaluateConfig:
         if self.width < 0:
             raise ValueError(f"width must be >= 0, got {self.width}")
 
+    @property
+    def src_side(self) -> TextSide:
+        """What `ckpt` translates: `src`, or the first column of `tsv`."""
+        return tsv_sides(self.tsv)[0] if self.tsv is not None else TextSide(Path(str(self.src)))
+
+    @property
+    def ref_sides(self) -> tuple[TextSide, ...]:
+        """The reference streams: the `ref` files, or the second column of `tsv`."""
+        if self.tsv is not None:
+            return (tsv_sides(self.tsv)[1],)
+        return tuple(TextSide(Path(path)) for path in self.ref)
+
     @classmethod
     def from_config(cls, cfg: DictConfig) -> EvaluateConfig:
         """Pick the scoring keys out of the composed config; `ref` may be a string or a list."""
@@ -96,7 +121,7 @@ class EvaluateConfig:
             refs = tuple(str(path) for path in cfg.ref)
         else:
             refs = (str(cfg.ref),)
-        keys = ("hyp", "src", "hyp_out", "compare", "output_json", "tokenize")
+        keys = ("hyp", "src", "tsv", "hyp_out", "compare", "output_json", "tokenize")
         strings = {key: None if cfg[key] is None else str(cfg[key]) for key in keys}
         return cls(
             ref=refs,
@@ -132,8 +157,9 @@ def _hypotheses(cfg: DictConfig, opts: EvaluateConfig, refs: list[list[str]]) ->
     """Read `hyp`, or translate `src` (its line count is checked first: translating is slow)."""
     if opts.hyp is not None:
         return read_lines(opts.hyp, allow_empty=True, on_invalid_utf8=opts.on_invalid_utf8)
-    src = read_lines(opts.src, allow_empty=True, on_invalid_utf8=opts.on_invalid_utf8)
-    metrics.check_streams(src, refs, hyp_name=opts.src, ref_names=opts.ref)
+    src = read_side(opts.src_side, allow_empty=True, on_invalid_utf8=opts.on_invalid_utf8)
+    ref_names = [str(side) for side in opts.ref_sides]
+    metrics.check_streams(src, refs, hyp_name=str(opts.src_side), ref_names=ref_names)
     hyps = translate_lines(cfg, src)
     if opts.hyp_out is not None:
         atomic_write_lines(opts.hyp_out, hyps)
@@ -144,7 +170,8 @@ def _compare(
     opts: EvaluateConfig, paired: PairedConfig, hyps: list[str], refs: list[list[str]]
 ) -> list[metrics.PairedResult]:
     other = read_lines(opts.compare, allow_empty=True, on_invalid_utf8=opts.on_invalid_utf8)
-    metrics.check_streams(other, refs, hyp_name=opts.compare, ref_names=opts.ref)
+    ref_names = [str(side) for side in opts.ref_sides]
+    metrics.check_streams(other, refs, hyp_name=opts.compare, ref_names=ref_names)
     return metrics.paired_test(
         hyps,
         other,
@@ -167,7 +194,7 @@ def _report_lines(
     """Other metrics, then the comparison, then the BLEU line last."""
     lines = [score.line for name, score in scores.metrics.items() if name != "bleu"]
     if comparison:
-        baseline = opts.hyp if opts.hyp is not None else f"{_ckpt_name(opts)} on {opts.src}"
+        baseline = opts.hyp if opts.hyp is not None else f"{_ckpt_name(opts)} on {opts.src_side}"
         lines.append(
             f"{metrics.TEST_TYPES[paired.test_type]} ({paired.n_samples} samples, seed "
             f"{paired.seed}): baseline {baseline} vs system {opts.compare}"
@@ -195,6 +222,7 @@ def _report(
     report: dict[str, Any] = {
         "hyp": opts.hyp,
         "ref": list(opts.ref),
+        "tsv": opts.tsv,
         "n_lines": n_lines,
         "scores": scores.to_dict(),
     }
@@ -216,10 +244,11 @@ def evaluate(cfg: DictConfig) -> float:
     """Score hypotheses (from `hyp` or translated from `ckpt`) against `ref`; return BLEU."""
     opts = EvaluateConfig.from_config(cfg)
     paired = PairedConfig(**to_dict(cfg.paired))
-    refs = [read_lines(path, on_invalid_utf8=opts.on_invalid_utf8) for path in opts.ref]
+    refs = [read_side(side, on_invalid_utf8=opts.on_invalid_utf8) for side in opts.ref_sides]
     hyps = _hypotheses(cfg, opts, refs)
-    hyp_name = opts.hyp if opts.hyp is not None else f"translations of {opts.src}"
-    metrics.check_streams(hyps, refs, hyp_name=hyp_name, ref_names=opts.ref)
+    hyp_name = opts.hyp if opts.hyp is not None else f"translations of {opts.src_side}"
+    ref_names = [str(side) for side in opts.ref_sides]
+    metrics.check_streams(hyps, refs, hyp_name=hyp_name, ref_names=ref_names)
     scores = metrics.score_all(
         hyps,
         refs,

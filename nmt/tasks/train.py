@@ -53,10 +53,11 @@ def check_resume_vocabulary(ckpt_path: str, datamodule: TranslationDataModule) -
     meta = load_meta(ckpt_path, key="ckpt_path")
     trained = {"src": meta.src_spm, "tgt": meta.tgt_spm}
     tokenizers = {"src": datamodule.src_tokenizer, "tgt": datamodule.tgt_tokenizer}
-    several = len(datamodule.train_files) > 1
-    for (side, tokenizer), path in zip(tokenizers.items(), datamodule.train_files[0], strict=True):
+    several = len(datamodule.train_sides) > 1
+    for (side, tokenizer), text in zip(tokenizers.items(), datamodule.train_sides[0], strict=True):
         if trained[side] != tokenizer.model_bytes:
-            files = "data.corpora" if several else f"data.train_{side} ({path})"
+            key = f"data.train_{side}" if text.column is None else "data.train_tsv"
+            files = "data.corpora" if several else f"{key} ({text})"
             raise ValueError(
                 f"ckpt_path: {ckpt_path}: trained with another {side} SentencePiece model than "
                 f"the one {files} and data.spm give; a checkpoint continues "

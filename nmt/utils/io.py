@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import filecmp
 import os
 import re
 import tempfile
@@ -16,11 +17,15 @@ _TEMP_NAME = re.compile(rf"\..+\.[a-z0-9_]{{8}}{re.escape(TMP_SUFFIX)}")
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
+def atomic_open(
+    path: str | Path, mode: str = "w", *, only_if_changed: bool = False
+) -> Iterator[IO]:
     """Open a temporary sibling of `path`; on success it replaces `path`, on error it vanishes.
 
     An interrupted writer therefore never leaves a half-written file under the final name.
-    The file gets the permissions `open()` would give it (mkstemp's are owner-only).
+    The file gets the permissions `open()` would give it (mkstemp's are owner-only). With
+    `only_if_changed`, a `path` that already holds the same bytes is left as it is (its
+    modification time too) and the temporary file is removed.
     """
     path = Path(path)
     with naming_errors(path):
@@ -36,6 +41,9 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO]:
             handle.flush()
             os.fsync(handle.fileno())
             handle.close()
+            if only_if_changed and path.is_file() and filecmp.cmp(tmp, path, shallow=False):
+                os.unlink(tmp)
+                return
             os.replace(tmp, path)
             fsync_dir(path.parent)  # the rename itself survives a power loss
     except BaseException:

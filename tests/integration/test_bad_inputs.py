@@ -234,6 +234,6 @@ def test_train_replace_reads_a_cleaned_copy(tmp_path):
     )
     datamodule = TranslationDataModule(config)
     datamodule.setup("fit")
-    clean = datamodule._checked_paths()["train"][0][0]
+    clean = datamodule._checked_sides()["train"][0][0].path
     assert clean != bad and "G\ufffdtt" in clean.read_text(encoding="utf-8")
     assert len(datamodule.train_dataset) > 0

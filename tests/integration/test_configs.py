@@ -133,3 +133,19 @@ def test_composition_errors_name_the_key(compose_cfg, override, expected):
     with pytest.raises(HydraException) as info:
         compose_cfg("train", [override])
     assert config_error(info.value).startswith(expected)
+
+
+def test_text_data_takes_tsv_files_and_names_missing_keys(compose_cfg):
+    tsv = ["data=text", "data.train_tsv=/x/train.tsv", "data.valid_tsv=/x/valid.tsv"]
+    data = data_config(compose_cfg("train", tsv))
+    assert [str(side) for side in data.sides("train")] == [
+        "/x/train.tsv (column 1)",
+        "/x/train.tsv (column 2)",
+    ]
+    assert data.clean.duplicates is False and data.clean.copies is False  # the schema's defaults
+    cleaned = data_config(compose_cfg("train", [*tsv, "data.clean.duplicates=true"]))
+    assert cleaned.clean.duplicates is True
+    with pytest.raises(ValueError, match=r"^data.train_src is required \(or give data.train_tsv"):
+        data_config(compose_cfg("train", ["data=text"]))
+    with pytest.raises(ValueError, match=r"^data.train_src: give data.train_src/train_tgt or"):
+        data_config(compose_cfg("train", ["data=bible_de_en", "data.train_tsv=/x/t.tsv"]))

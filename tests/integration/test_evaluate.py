@@ -241,7 +241,6 @@ def test_checkpoint_mode_checks_line_counts_before_translating(
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["hyp=H"], "ref: required"),
         (["ref=R"], "exactly one of hyp=FILE or ckpt=PATH"),
         (["hyp=H", "ckpt=C", "src=S", "ref=R"], "exactly one of hyp=FILE or ckpt=PATH"),
         (["ckpt=C", "ref=R"], "src: required with ckpt"),
@@ -253,6 +252,9 @@ def test_checkpoint_mode_checks_line_counts_before_translating(
         (["hyp=H", "ref=R", "paired.test_type=t"], "paired.test_type='t'"),
         (["hyp=H", "ref=R", "paired.n_samples=0"], "paired.n_samples must be >= 1"),
         (["hyp=H", "ref=R", "paired.seed=0"], "paired.seed must be a positive integer"),
+        (["hyp=H", "tsv=T", "ref=R"], "ref: not with tsv=FILE (its columns are the source"),
+        (["ckpt=C", "tsv=T", "src=S"], "src: not with tsv=FILE"),
+        (["hyp=H"], "ref: required (ref=FILE, or ref=[FILE1,FILE2] for multi-reference, or tsv"),
     ],
 )
 def test_config_errors_name_the_key(overrides: list[str], message: str) -> None:
@@ -272,3 +274,23 @@ def test_compressed_hypothesis_and_reference_score_like_plain_ones(
     plain = evaluate(compose_config(f"hyp={files['hyp']}", f"ref={files['ref']}"))
     assert evaluate(compose_config(f"hyp={packed['hyp']}", f"ref={packed['ref']}")) == plain
     assert plain > 0
+
+
+def test_tsv_scores_like_src_and_ref(
+    tmp_path: Path, files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, ref = (files[key].read_text("utf-8").split("\n")[:-1] for key in ("src", "ref"))
+    tsv = write(tmp_path / "test.tsv", [f"{s}\t{r}" for s, r in zip(src, ref, strict=True)])
+    hyps = files["hyp"].read_text("utf-8").split("\n")[:-1]
+    # sacrebleu's own figure for the two files, computed outside the task.
+    expected = json.loads(sacrebleu_cli(str(files["ref"]), "-i", str(files["hyp"]), "-w", "6"))
+    scored = evaluate(compose_config(f"hyp={files['hyp']}", f"tsv={tsv}", "metrics=[bleu]"))
+    assert float(f"{scored:.6f}") == expected["score"] > 0
+    calls: dict = {}
+    monkeypatch.setitem(sys.modules, "nmt.translator", fake_translator_module(hyps, calls))
+    translated = evaluate(compose_config("ckpt=m.ckpt", f"tsv={tsv}", "metrics=[bleu]"))
+    assert calls["lines"] == src  # the first column is translated, the second is the reference
+    assert translated == scored
+    short = write(tmp_path / "short.en", hyps[:5])
+    with pytest.raises(ValueError, match=re.escape(f"{tsv} (column 2) has {N_LINES} lines")):
+        evaluate(compose_config(f"hyp={short}", f"tsv={tsv}"))

@@ -241,8 +241,8 @@ def test_corpora_are_drawn_by_weight_every_epoch(files):
     dm.trainer = SimpleNamespace(world_size=1, global_rank=0)
     sampler = dm.train_dataloader().batch_sampler
     lines = {
-        name: path.read_text(encoding="utf-8").splitlines()
-        for name, path in (("small", dm.train_files[0][0]), ("big", dm.train_files[1][0]))
+        name: side.path.read_text(encoding="utf-8").splitlines()
+        for name, side in (("small", dm.train_sides[0][0]), ("big", dm.train_sides[1][0]))
     }
     epochs = []
     for epoch in range(2):

@@ -12,6 +12,7 @@ from nmt.data.mixing import (
     temperature_weights,
     write_combined,
 )
+from nmt.data.reader import tsv_sides
 from nmt.data.sampler import TokenBudgetBatchSampler
 
 
@@ -161,3 +162,41 @@ def test_write_combined_prefixes_and_keeps_order(tmp_path):
     assert write_combined(parts, out) == [2, 1]
     assert out[0].read_text().splitlines() == ["s1", "s2", "<2x> s3"]
     assert out[1].read_text().splitlines() == ["t1", "t2", "t3"]
+
+
+def test_write_combined_streams_tsv_columns_in_chunks(tmp_path):
+    (tmp_path / "a.tsv").write_text("s1\tt1\ns2\tt2\ns3\tt3\n")
+    (tmp_path / "b.src").write_text("s4\ns5\n")
+    (tmp_path / "b.tgt").write_text("t4\nt5\n")
+    out = (tmp_path / "all.src", tmp_path / "all.tgt")
+    parts = [
+        (*tsv_sides(tmp_path / "a.tsv"), "<2x>"),
+        (tmp_path / "b.src", tmp_path / "b.tgt", None),
+    ]
+    for chunk_lines in (1, 2, 10):
+        assert write_combined(parts, out, chunk_lines=chunk_lines) == [3, 2]
+        assert out[0].read_text().splitlines() == ["<2x> s1", "<2x> s2", "<2x> s3", "s4", "s5"]
+        assert out[1].read_text().splitlines() == ["t1", "t2", "t3", "t4", "t5"]
+    assert write_combined(parts, out, max_lines=2, chunk_lines=1) == [2, 2]
+    assert out[1].read_text().splitlines() == ["t1", "t2", "t4", "t5"]
+    (tmp_path / "b.tgt").write_text("t4\nt5\nt6\n")
+    with pytest.raises(ValueError, match="line counts differ: .*b.src has 2 lines, .*b.tgt has 3"):
+        write_combined(parts, out, max_lines=2, chunk_lines=1)  # read to the end: counts checked
+    assert out[1].read_text().splitlines() == ["t1", "t2", "t4", "t5"]  # left as it was
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+def test_write_combined_rewrites_only_files_whose_content_changes(tmp_path):
+    for side in ("src", "tgt"):
+        (tmp_path / f"a.{side}").write_text(f"{side} 1\n{side} 2\n")
+    out = (tmp_path / "all.src", tmp_path / "all.tgt")
+    parts = [(tmp_path / "a.src", tmp_path / "a.tgt", None)]
+    write_combined(parts, out)
+    before = [path.stat().st_ino for path in out]
+    assert write_combined(parts, out, chunk_lines=1) == [2]
+    assert [path.stat().st_ino for path in out] == before  # same content: files untouched
+    (tmp_path / "a.tgt").write_text("tgt 1\ntgt 3\n")
+    write_combined(parts, out)
+    after = [path.stat().st_ino for path in out]
+    assert after[0] == before[0] and after[1] != before[1]
+    assert out[1].read_text() == "tgt 1\ntgt 3\n"
