@@ -113,8 +113,9 @@ def _copy_lines(
     """(num_pairs,) True for every corpus line whose target equals its source."""
     copy = np.empty(dataset.corpus.num_pairs, dtype=bool)
     src_tokenizer, tgt_tokenizer = tokenizers
+    joint = src_tokenizer is tgt_tokenizer  # one model: its ids compare exactly
     for begin, block in dataset.line_blocks(_BLOCK_LINES):
-        if src_tokenizer is tgt_tokenizer:
+        if joint:
             same = _same_ids(block)
         else:
             (src_ids, src_offsets), (tgt_ids, tgt_offsets) = block

@@ -112,6 +112,11 @@ class EvaluateConfig:
             return (tsv_sides(self.tsv)[1],)
         return tuple(TextSide(Path(path)) for path in self.ref)
 
+    @property
+    def ref_names(self) -> list[str]:
+        """The references as error messages name them (a TSV's column included)."""
+        return [str(side) for side in self.ref_sides]
+
     @classmethod
     def from_config(cls, cfg: DictConfig) -> EvaluateConfig:
         """Pick the scoring keys out of the composed config; `ref` may be a string or a list."""
@@ -158,8 +163,7 @@ def _hypotheses(cfg: DictConfig, opts: EvaluateConfig, refs: list[list[str]]) ->
     if opts.hyp is not None:
         return read_lines(opts.hyp, allow_empty=True, on_invalid_utf8=opts.on_invalid_utf8)
     src = read_side(opts.src_side, allow_empty=True, on_invalid_utf8=opts.on_invalid_utf8)
-    ref_names = [str(side) for side in opts.ref_sides]
-    metrics.check_streams(src, refs, hyp_name=str(opts.src_side), ref_names=ref_names)
+    metrics.check_streams(src, refs, hyp_name=str(opts.src_side), ref_names=opts.ref_names)
     hyps = translate_lines(cfg, src)
     if opts.hyp_out is not None:
         atomic_write_lines(opts.hyp_out, hyps)
@@ -170,8 +174,7 @@ def _compare(
     opts: EvaluateConfig, paired: PairedConfig, hyps: list[str], refs: list[list[str]]
 ) -> list[metrics.PairedResult]:
     other = read_lines(opts.compare, allow_empty=True, on_invalid_utf8=opts.on_invalid_utf8)
-    ref_names = [str(side) for side in opts.ref_sides]
-    metrics.check_streams(other, refs, hyp_name=opts.compare, ref_names=ref_names)
+    metrics.check_streams(other, refs, hyp_name=opts.compare, ref_names=opts.ref_names)
     return metrics.paired_test(
         hyps,
         other,
@@ -247,8 +250,7 @@ def evaluate(cfg: DictConfig) -> float:
     refs = [read_side(side, on_invalid_utf8=opts.on_invalid_utf8) for side in opts.ref_sides]
     hyps = _hypotheses(cfg, opts, refs)
     hyp_name = opts.hyp if opts.hyp is not None else f"translations of {opts.src_side}"
-    ref_names = [str(side) for side in opts.ref_sides]
-    metrics.check_streams(hyps, refs, hyp_name=hyp_name, ref_names=ref_names)
+    metrics.check_streams(hyps, refs, hyp_name=hyp_name, ref_names=opts.ref_names)
     scores = metrics.score_all(
         hyps,
         refs,
