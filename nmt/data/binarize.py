@@ -6,7 +6,7 @@ Layout of a binarized corpus directory (`out_dir/<content hash>/`):
     {src,tgt}.offsets.npy   int64, length N+1: line i is ids[offsets[i]:offsets[i+1]]
     meta.json               number of pairs and what was hashed
 Every line is kept (empty or long ones too), so example i is line i of the text files;
-length filtering happens later, in `ParallelDataset.filtered`.
+length filtering happens later, in `ParallelDataset.kept_by_width`.
 
 The text is streamed `chunk_lines` pairs at a time through a bounded number of chunks in
 flight (`_IN_FLIGHT_PER_WORKER` per encoding process), and ids and offsets are appended to

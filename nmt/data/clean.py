@@ -23,6 +23,7 @@ import numpy as np
 from nmt.data.corpus import FilterReport
 from nmt.data.data_config import CleanConfig
 from nmt.data.dataset import ParallelDataset
+from nmt.data.permutation import mix64
 from nmt.tokenizer import SpmTokenizer
 
 COPY = "copy (target = source)"
@@ -30,7 +31,6 @@ DUPLICATE = "duplicate pair"
 # Corpus lines per block read from the arrays: bounds the temporary (8-byte) token arrays.
 _BLOCK_LINES = 1 << 16
 _SEEDS = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xD1B54A32D192ED03))
-_MULTIPLIERS = (np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB))
 
 Block = list[tuple[np.ndarray, np.ndarray]]  # [(ids, offsets) of the source, of the target]
 
@@ -44,7 +44,7 @@ def clean_pairs(
     """Remove copies, then duplicates, from `dataset`; add their counts to `report`.
 
     Args:
-        dataset: the training pairs kept so far (e.g. by `ParallelDataset.filtered`).
+        dataset: the training pairs kept so far (e.g. by `ParallelDataset.kept_by_width`).
         report: what removed the others; `total` stays, `kept` and `removed` are updated.
         settings: which rules apply (`data.clean`).
         tokenizers: (source, target) tokenizers; the same object when the model is joint.
@@ -82,7 +82,7 @@ def _pair_keys(dataset: ParallelDataset) -> tuple[np.ndarray, np.ndarray]:
     for begin, block in dataset.line_blocks(_BLOCK_LINES):
         for key, seed in zip(keys, _SEEDS, strict=True):
             src, tgt = (_side_hash(ids, offsets, seed) for ids, offsets in block)
-            key[begin : begin + len(src)] = _mix(src ^ _mix(tgt ^ seed))
+            key[begin : begin + len(src)] = mix64(src ^ mix64(tgt ^ seed))
     return keys[0], keys[1]
 
 
@@ -94,17 +94,10 @@ def _side_hash(ids: np.ndarray, offsets: np.ndarray, seed: np.uint64) -> np.ndar
     """
     lengths = np.diff(offsets)
     positions = np.arange(len(ids), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
-    tokens = _mix((ids.astype(np.uint64) | (positions.astype(np.uint64) << np.uint64(32))) ^ seed)
+    tokens = mix64((ids.astype(np.uint64) | (positions.astype(np.uint64) << np.uint64(32))) ^ seed)
     sums = np.concatenate([np.zeros(1, np.uint64), np.cumsum(tokens, dtype=np.uint64)])
     per_line = sums[offsets[1:]] - sums[offsets[:-1]]  # wraps mod 2⁶⁴, as the sums do
-    return _mix(per_line ^ _mix(lengths.astype(np.uint64) + seed))
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """splitmix64's finalizer (Steele et al. 2014), elementwise on uint64, wrapping."""
-    x = (x ^ (x >> np.uint64(30))) * _MULTIPLIERS[0]
-    x = (x ^ (x >> np.uint64(27))) * _MULTIPLIERS[1]
-    return x ^ (x >> np.uint64(31))
+    return mix64(per_line ^ mix64(lengths.astype(np.uint64) + seed))
 
 
 def _copy_lines(

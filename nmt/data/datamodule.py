@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,7 @@ class TranslationDataModule(pl.LightningDataModule):
         self.special_ids = SpecialIds()
         # Training batches consumed in the current epoch; saved in checkpoints.
         self._progress = {"epoch": 0, "position": 0, "seed": seed}
+        self._resumed_digest: str | None = None  # `_batching_digest` of a resumed run
 
     def prepare_data(self) -> None:
         """Train SentencePiece if absent and binarize both splits (once, on rank 0)."""
@@ -127,7 +129,8 @@ class TranslationDataModule(pl.LightningDataModule):
         parts = [self._filtered(corpus, sides[0]) for corpus, sides in train]
         self.train_dataset = parts[0] if len(parts) == 1 else MixedDataset(parts)
         self._mix = self._mixture(parts, corpora["train"][0].num_pairs)
-        self.shortlist = self._shortlist(self.train_dataset)
+        self._train_digest = self._batching_digest(parts)
+        self.shortlist = self._shortlist(parts)
         self.valid_dataset = ParallelDataset(corpora["valid"])
         valid_src, valid_tgt = self._checked_sides()["valid"][0]
         self.valid_src_lines = read_side(valid_src)
@@ -136,9 +139,9 @@ class TranslationDataModule(pl.LightningDataModule):
 
     def _filtered(self, corpus: BinarizedCorpus, src: TextSide) -> ParallelDataset:
         """The pairs of one training corpus within the length limits and cleaned (`data.clean`),
-        with the report printed."""
+        ordered by width (`ParallelDataset.kept_by_width`), with the report printed."""
         config = self.config
-        dataset, report = ParallelDataset(corpus).filtered(config.max_len, config.max_len_ratio)
+        dataset, report = ParallelDataset.kept_by_width(corpus, config.max_len, config.max_len_ratio)
         tokenizers = (self.src_tokenizer, self.tgt_tokenizer)
         dataset, report = clean_pairs(dataset, report, config.clean, tokenizers)
         rank_zero_info(f"train {src}: {report}")
@@ -193,6 +196,17 @@ class TranslationDataModule(pl.LightningDataModule):
             )
         return np.searchsorted(np.cumsum(self.groups), line_numbers, side="right")
 
+    def _batching_digest(self, parts: list[ParallelDataset]) -> str:
+        """A digest of what makes up the epochs' batches besides the seed: every training
+        example's line and width, the examples per corpus per epoch and the token budget."""
+        digest = hashlib.blake2b(digest_size=16)
+        for part in parts:
+            for array in (part.line_numbers, part.widths):
+                digest.update(memoryview(np.ascontiguousarray(array)))
+        counts = None if self._mix is None else self._mix[1]
+        digest.update(repr((counts, self.config.batch_tokens)).encode())
+        return digest.hexdigest()
+
     def _segments(self, num_lines: int) -> list[tuple[str, int, int]]:
         """(name, start, stop) of each corpus or direction in the valid set, else one range."""
         sizes = self._valid_sizes if self._valid_parts else self._valid_groups
@@ -204,15 +218,23 @@ class TranslationDataModule(pl.LightningDataModule):
             (name, stop - size, stop) for name, size, stop in zip(names, sizes, stops, strict=True)
         ]
 
-    def _shortlist(self, dataset: ParallelDataset) -> Shortlist | None:
-        """The decoding shortlist of the filtered training pairs (None when not configured)."""
+    def _shortlist(self, parts: list[ParallelDataset]) -> Shortlist | None:
+        """The decoding shortlist of the first `max_pairs` training pairs, corpus after corpus
+        in file order (None when not configured)."""
         settings = self.config.shortlist
         if settings is None:
             return None
-        count = min(len(dataset), settings.max_pairs)
-        pairs = ((example.src, example.tgt) for example in map(dataset.__getitem__, range(count)))
+
+        def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+            left = settings.max_pairs
+            for part in parts:
+                lines = part.first_lines(left).tolist()
+                left -= len(lines)
+                for example in map(part.example, lines):
+                    yield example.src, example.tgt
+
         return build_shortlist(
-            pairs,
+            pairs(),
             self.src_vocab_size,
             self.tgt_vocab_size,
             per_source=settings.per_source,
@@ -223,10 +245,16 @@ class TranslationDataModule(pl.LightningDataModule):
         """Token-budget batches, shuffled per epoch, sharded over DDP ranks, resumable."""
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        if self._resumed_digest not in (None, self._train_digest):
+            raise ValueError(
+                "resume: the training batches differ from the checkpoint's (data.max_len, "
+                "data.max_len_ratio, data.clean, data.batch_tokens, the corpus weights or the "
+                "training files changed), so its position in the epoch would not continue it; "
+                "resume with the data settings of the interrupted run"
+            )
         corpus_ids, counts = self._mix or (None, None)
         sampler = TokenBudgetBatchSampler(
-            self.train_dataset.src_lengths,
-            self.train_dataset.tgt_lengths,
+            self.train_dataset.widths,
             self.config.batch_tokens,
             seed=self.seed,
             num_replicas=world,
@@ -240,8 +268,7 @@ class TranslationDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         """Every valid pair (unfiltered, unsharded) in length-sorted batches."""
         sampler = TokenBudgetBatchSampler(
-            self.valid_dataset.src_lengths,
-            self.valid_dataset.tgt_lengths,
+            self.valid_dataset.widths,
             self.config.valid_batch_tokens,
             seed=self.seed,
             shuffle=False,
@@ -262,12 +289,22 @@ class TranslationDataModule(pl.LightningDataModule):
         return batch
 
     def state_dict(self) -> dict[str, Any]:
-        """Training sampler position: {"train_sampler": {"epoch", "position", "seed"}}."""
-        return {"train_sampler": dict(self._progress)}
+        """Training sampler position and what it is a position in: {"train_sampler": {"epoch",
+        "position", "seed"}, "batching": `_batching_digest`} (after `setup`)."""
+        state: dict[str, Any] = {"train_sampler": dict(self._progress)}
+        if hasattr(self, "_train_digest"):
+            state["batching"] = self._train_digest
+        return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Resume the training sampler at the saved epoch and position."""
+        """Resume the training sampler at the saved epoch and position.
+
+        The training loader then refuses to start (ValueError) when the saved batching digest
+        differs from this run's: the position would silently skip or repeat examples.
+        Checkpoints without a digest resume unchecked.
+        """
         self._progress = {key: int(value) for key, value in state_dict["train_sampler"].items()}
+        self._resumed_digest = state_dict.get("batching")
 
     def _loader(self, dataset: ParallelDataset, sampler: TokenBudgetBatchSampler) -> DataLoader:
         return DataLoader(

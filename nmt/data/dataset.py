@@ -60,58 +60,104 @@ class _NpyReader:
 class ParallelDataset:
     """Sentence pairs of a binarized corpus, optionally restricted to a subset of lines.
 
-    Only the per-example line numbers and lengths live in memory (a few bytes per pair);
-    token ids are read from disk on access.
+    Only the per-example line numbers and padded widths live in memory (6 bytes per pair);
+    token ids are read from disk on access. The training pairs of a corpus
+    (`kept_by_width`) come ordered by width, so the batch sampler needs no order of its own.
 
     Attributes:
         line_numbers: (N,) line number of each example in the text files.
-        src_lengths: (N,) source lengths in pieces (no bos/eos).
-        tgt_lengths: (N,) target lengths in pieces (no bos/eos).
+        widths: (N,) padded width of each example, max(source length, target length + 1) in
+            pieces: the batch sampler's sort key (uint16 when it fits).
     """
 
-    def __init__(self, corpus: BinarizedCorpus):
-        """Open every line of `corpus` (see `filtered` for a subset)."""
+    def __init__(
+        self, corpus: BinarizedCorpus, selection: tuple[np.ndarray, np.ndarray] | None = None
+    ):
+        """Every line of `corpus` in file order, or `selection`: (line numbers, their widths)."""
         self.corpus = corpus
         self._ids = [_NpyReader(corpus.ids_path(side)) for side in SIDES]
         self._offsets = [_NpyReader(corpus.offsets_path(side)) for side in SIDES]
-        index_dtype = np.int32 if corpus.num_pairs < 2**31 else np.int64
-        self.line_numbers = np.arange(corpus.num_pairs, dtype=index_dtype)
-        self.src_lengths, self.tgt_lengths = (_lengths(offsets) for offsets in self._offsets)
+        if selection is not None:
+            self.line_numbers, self.widths = selection
+            return
+        self.line_numbers = np.arange(corpus.num_pairs, dtype=_index_dtype(corpus.num_pairs))
+        self.widths = np.empty(corpus.num_pairs, dtype=np.uint16)
+        for begin, src, tgt in self._length_blocks():
+            widths = np.maximum(src, tgt + 1)
+            if _width_dtype(int(widths.max(initial=0))) is np.int32:
+                self.widths = self.widths.astype(np.int32, copy=False)
+            self.widths[begin : begin + len(widths)] = widths
+
+    @classmethod
+    def kept_by_width(
+        cls, corpus: BinarizedCorpus, max_len: int | None, max_len_ratio: float | None
+    ) -> tuple[ParallelDataset, FilterReport]:
+        """The pairs of `corpus` within the length limits, ordered by width (ties: line order).
+
+        Pairs with an empty side, a side over `max_len`, or a length ratio over
+        `max_len_ratio` are dropped (rules of `nmt.data.corpus.filter_reason`, on piece
+        counts). Two passes over the offsets, a block at a time (a counting sort by width):
+        nothing but the result is held, 6 bytes per kept pair.
+
+        Returns:
+            The kept examples, and a report of what was removed and why.
+        """
+        empty = (np.zeros(0, np.int32), np.zeros(0, np.uint16))  # filled in below
+        dataset = cls(corpus, empty)
+        removed: dict[str, int] = {}
+        counts = np.zeros(0, dtype=np.int64)  # kept pairs per width
+        for _, src, tgt in dataset._length_blocks():
+            block = np.bincount(_kept_widths(src, tgt, max_len, max_len_ratio, removed)[1])
+            counts = np.pad(counts, (0, max(len(block) - len(counts), 0)))
+            counts[: len(block)] += block
+        kept = int(counts.sum())
+        lines = np.empty(kept, dtype=_index_dtype(corpus.num_pairs))
+        cursor = np.cumsum(counts) - counts  # next place of each width in the sorted order
+        for begin, src, tgt in dataset._length_blocks():
+            positions, widths = _kept_widths(src, tgt, max_len, max_len_ratio, {})
+            order = np.argsort(widths, kind="stable")
+            by_width = widths[order]
+            rank = np.arange(len(order)) - np.searchsorted(by_width, by_width, side="left")
+            lines[cursor[by_width] + rank] = positions[order] + begin
+            block = np.bincount(widths)
+            cursor[: len(block)] += block
+        present = np.flatnonzero(counts)
+        dtype = _width_dtype(int(present.max(initial=0)))
+        dataset.line_numbers = lines
+        dataset.widths = np.repeat(present.astype(dtype), counts[present])
+        return dataset, FilterReport(total=corpus.num_pairs, kept=kept, removed=removed)
 
     def __len__(self) -> int:
         return len(self.line_numbers)
 
     def __getitem__(self, i: int) -> Example:
         """Return example `i` (a position in this dataset, not a line number)."""
-        line = int(self.line_numbers[i])
+        return self.example(int(self.line_numbers[i]))
+
+    def example(self, line: int) -> Example:
+        """Return the pair on line `line` of the corpus."""
         src, tgt = (
             ids.read(*offsets.read(line, line + 2).tolist())
             for ids, offsets in zip(self._ids, self._offsets, strict=True)
         )
         return Example(index=line, src=src, tgt=tgt)
 
-    def filtered(
-        self, max_len: int | None, max_len_ratio: float | None
-    ) -> tuple[ParallelDataset, FilterReport]:
-        """Drop pairs with an empty side, a side over `max_len`, or a length ratio over
-        `max_len_ratio` (rules of `nmt.data.corpus.filter_reason`, on piece counts).
+    def first_lines(self, count: int) -> np.ndarray:
+        """The `count` smallest line numbers of this dataset, ascending (each line once).
 
-        Args:
-            max_len: longest allowed side in pieces (None = no limit).
-            max_len_ratio: largest allowed longer/shorter length ratio (None = no limit).
-
-        Returns:
-            The kept examples as a new dataset, and a report of what was removed and why.
+        Found through a one-byte-per-line mask, a block at a time, not by sorting.
         """
-        keep = np.zeros(len(self), dtype=bool)
-        removed: dict[str, int] = {}
-        for begin in range(0, len(self), _BLOCK):
-            block = slice(begin, begin + _BLOCK)
-            keep[block] = _filter_block(
-                self.src_lengths[block], self.tgt_lengths[block], max_len, max_len_ratio, removed
-            )
-        report = FilterReport(total=len(self), kept=int(keep.sum()), removed=removed)
-        return self.select(keep), report
+        member = np.zeros(self.corpus.num_pairs, dtype=bool)
+        member[self.line_numbers] = True
+        found: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+        left = count
+        for begin in range(0, len(member), _BLOCK):
+            if left <= 0:
+                break
+            lines = np.flatnonzero(member[begin : begin + _BLOCK])[:left] + begin
+            found.append(lines)
+            left -= len(lines)
+        return np.concatenate(found)
 
     def line_blocks(self, lines: int) -> Iterator[tuple[int, list[tuple[np.ndarray, np.ndarray]]]]:
         """Yield (first line, [(ids, offsets) of the source, of the target]) per `lines` lines.
@@ -128,12 +174,21 @@ class ParallelDataset:
             yield begin, sides
 
     def select(self, positions: np.ndarray) -> ParallelDataset:
-        """A dataset of the examples at `positions` (a boolean mask or indices; repeats allowed)."""
+        """A dataset of the examples at `positions` (a boolean mask or indices; repeats allowed).
+
+        A mask keeps the order, so a subset of a dataset ordered by width is still ordered.
+        """
         subset = copy.copy(self)
         subset.line_numbers = self.line_numbers[positions]
-        subset.src_lengths = self.src_lengths[positions]
-        subset.tgt_lengths = self.tgt_lengths[positions]
+        subset.widths = self.widths[positions]
         return subset
+
+    def _length_blocks(self) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Yield (first line, source lengths, target lengths) of every corpus line, by block."""
+        src_offsets, tgt_offsets = self._offsets
+        for begin in range(0, self.corpus.num_pairs, _BLOCK):
+            end = min(begin + _BLOCK, self.corpus.num_pairs)
+            yield begin, *(np.diff(o.read(begin, end + 1)) for o in (src_offsets, tgt_offsets))
 
 
 class MixedDataset(ConcatDataset):
@@ -143,28 +198,36 @@ class MixedDataset(ConcatDataset):
     its own corpus.
 
     Attributes:
-        src_lengths: (N,) source lengths of all parts, concatenated.
-        tgt_lengths: (N,) target lengths of all parts, concatenated.
+        widths: (N,) padded widths of all parts, concatenated.
         corpus_ids: (N,) the part of each example.
     """
 
     def __init__(self, parts: list[ParallelDataset]):
         super().__init__(parts)
-        self.src_lengths = np.concatenate([part.src_lengths for part in parts])
-        self.tgt_lengths = np.concatenate([part.tgt_lengths for part in parts])
-        self.corpus_ids = np.repeat(np.arange(len(parts)), [len(part) for part in parts])
+        self.widths = np.concatenate([part.widths for part in parts])
+        self.corpus_ids = np.repeat(
+            np.arange(len(parts), dtype=np.min_scalar_type(len(parts))), [len(p) for p in parts]
+        )
 
 
-def _lengths(offsets: _NpyReader) -> np.ndarray:
-    """Per-line lengths from an offsets file, read block by block (uint16 when they fit)."""
-    num = offsets.length - 1
-    lengths = np.empty(num, dtype=np.int32)
-    for begin in range(0, num, _BLOCK):
-        end = min(begin + _BLOCK, num)
-        lengths[begin:end] = np.diff(offsets.read(begin, end + 1))
-    if num == 0 or lengths.max() < 2**16:
-        return lengths.astype(np.uint16)
-    return lengths
+def _index_dtype(num_pairs: int) -> type:
+    return np.int32 if num_pairs < 2**31 else np.int64
+
+
+def _width_dtype(largest: int) -> type:
+    return np.uint16 if largest < 2**16 else np.int32
+
+
+def _kept_widths(
+    src: np.ndarray,
+    tgt: np.ndarray,
+    max_len: int | None,
+    max_len_ratio: float | None,
+    removed: dict[str, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in the block, padded widths) of the block's kept pairs; counts as below."""
+    positions = np.flatnonzero(_filter_block(src, tgt, max_len, max_len_ratio, removed))
+    return positions, np.maximum(src[positions], tgt[positions] + 1)
 
 
 def _filter_block(

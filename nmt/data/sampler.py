@@ -7,21 +7,31 @@ from collections.abc import Iterator
 import numpy as np
 
 from nmt.data.mixing import EpochDraw
+from nmt.data.permutation import permute
+
+# Examples per block when scanning the widths, to bound temporary memory.
+_BLOCK = 1 << 18
 
 
 class TokenBudgetBatchSampler:
     """Yield lists of example positions whose padded size stays within a token budget.
 
-    The padded size of a batch is B * max_i(max(src_len_i, tgt_len_i + 1)): the larger of the
-    padded source tensor (B, S) and the padded target tensors (B, T) (bos/eos add one).
-    An example whose size alone exceeds the budget forms a batch of its own.
+    An example's width is max(source length, target length + 1) (bos/eos add one to the
+    target), and the padded size of a batch is B * its largest width: the larger of the
+    padded source tensor (B, S) and the padded target tensors (B, T). An example whose width
+    alone exceeds the budget forms a batch of its own.
 
-    Batching: examples are sorted by that width and cut greedily into batches. The cut points
+    Batching: examples are sorted by width and cut greedily into batches. The cut points
     depend only on the sorted widths, so every epoch has the same number of batches (Lightning
     fixes the epoch length when the loader is built, and DDP ranks must agree on it).
     Shuffling (`shuffle=True`): examples of equal width are ordered randomly and the order of
     the batches is shuffled, both drawn from (seed, epoch). Without shuffling, ties keep their
     position order and batches come shortest first.
+
+    Memory: a few bytes per batch, and no per-example array of its own when the widths come
+    sorted (`ParallelDataset.kept_by_width`); otherwise one int32 order. Equal-width examples
+    are shuffled by a keyed permutation (`nmt.data.permutation.permute`) evaluated for each
+    batch as it is served, not by shuffling an order array.
 
     Several corpora (`nmt.data.mixing`): with `corpus_ids` and `epoch_counts`, each epoch
     batches the examples `EpochDraw` picks for it from (seed, epoch) instead of every example
@@ -38,8 +48,7 @@ class TokenBudgetBatchSampler:
 
     def __init__(
         self,
-        src_lengths: np.ndarray,
-        tgt_lengths: np.ndarray,
+        widths: np.ndarray,
         max_tokens: int,
         *,
         seed: int,
@@ -52,8 +61,7 @@ class TokenBudgetBatchSampler:
         """Set up the sampler for epoch 0.
 
         Args:
-            src_lengths: (N,) source lengths in pieces.
-            tgt_lengths: (N,) target lengths in pieces (without bos/eos).
+            widths: (N,) padded width of each example (see above; `ParallelDataset.widths`).
             max_tokens: token budget per batch, counted as padded size.
             seed: shuffling seed; the order depends only on (seed, epoch).
             shuffle: shuffle per epoch (training) or keep a fixed length order (inference).
@@ -66,21 +74,22 @@ class TokenBudgetBatchSampler:
             raise ValueError(f"batch_tokens must be positive, got {max_tokens}")
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} is not in [0, num_replicas={num_replicas})")
-        if len(src_lengths) != len(tgt_lengths):
-            raise ValueError("src_lengths and tgt_lengths differ in length")
-        # Per-example padded width: the target gets bos (tgt_in) or eos (tgt_out).
-        self._sizes = np.maximum(
-            np.asarray(src_lengths, dtype=np.int32), np.asarray(tgt_lengths, dtype=np.int32) + 1
-        )
+        self._widths = np.asarray(widths)
         self._draw = None
+        # Examples by width (ties by position): None when the positions already are.
+        self._sorted: np.ndarray | None = None
         if epoch_counts is not None:
-            self._draw = EpochDraw(corpus_ids, self._sizes, epoch_counts)
-        # Examples by width (ties by position), the start of each run of equal widths, and
-        # the batch cut points: fixed for all epochs, so an epoch only reshuffles runs.
-        self._sorted = np.argsort(self._sizes, kind="stable").astype(np.int32)
-        sorted_sizes = self._sizes[self._sorted] if self._draw is None else self._draw.sorted_widths
-        self._runs = np.flatnonzero(sorted_sizes[1:] != sorted_sizes[:-1]) + 1
-        self._bounds = _cut_points(sorted_sizes, max_tokens)
+            self._draw = EpochDraw(corpus_ids, self._widths, epoch_counts)
+            run_widths, run_counts = _width_counts(self._draw.sorted_widths)
+        else:
+            run_widths, run_counts = _width_counts(self._widths)
+            if not _ascending(self._widths):
+                self._sorted = np.argsort(self._widths, kind="stable").astype(_index_dtype(widths))
+        # Runs of equal width in the sorted order, and the batch cut points (batch k holds
+        # sorted places bounds[k]:bounds[k + 1]): fixed for all epochs.
+        self._run_starts = np.cumsum(run_counts) - run_counts
+        self._run_counts = run_counts
+        self._bounds = _cut_points(run_widths, run_counts, max_tokens)
         self.max_tokens = max_tokens
         self.seed = seed
         self.shuffle = shuffle
@@ -88,7 +97,9 @@ class TokenBudgetBatchSampler:
         self.rank = rank
         self.epoch = 0
         self.position = 0
-        self._batches: list[np.ndarray] | None = None
+        self._batches: np.ndarray | None = None  # this rank's batch numbers in the epoch
+        self._order: np.ndarray | None = None  # the epoch's examples by width (None: positions)
+        self._run_keys = np.zeros(0, dtype=np.uint64)
 
     @property
     def sampler(self) -> TokenBudgetBatchSampler:
@@ -133,67 +144,103 @@ class TokenBudgetBatchSampler:
         """
         batches = self._rank_batches()
         while self.position < len(batches):
-            batch = batches[self.position]
+            batch = self._batch(int(batches[self.position]))
             self.position = (self.position + 1) % len(batches)
             yield batch.tolist()
             if self.position == 0:
                 return
         self.position = 0  # restored at the end of the epoch: nothing is left of it
 
-    def _rank_batches(self) -> list[np.ndarray]:
-        """This rank's share of the epoch's batches, built once per epoch."""
+    def _rank_batches(self) -> np.ndarray:
+        """This rank's share of the epoch's batch numbers, drawn once per epoch."""
         if self._batches is None:
-            batches = self._epoch_batches()
-            remainder = len(batches) % self.num_replicas
-            if remainder:
-                padding = self.num_replicas - remainder
-                batches += [batches[i % len(batches)] for i in range(padding)]
+            count = len(self._bounds) - 1
+            batches = np.arange(count)
+            if self.shuffle:
+                batches = np.random.default_rng([self.seed, self.epoch]).permutation(count)
+                runs = len(self._run_counts)
+                self._run_keys = np.random.default_rng([self.seed, self.epoch, 1]).integers(
+                    0, 2**64, size=runs, dtype=np.uint64
+                )
+            padding = -count % self.num_replicas if count else 0
+            batches = np.concatenate([batches, batches[np.arange(padding) % max(count, 1)]])
+            self._order = self._epoch_order()
             self._batches = batches[self.rank :: self.num_replicas]
         return self._batches
 
-    def _epoch_batches(self) -> list[np.ndarray]:
-        """All batches of the current epoch, in the order they are served."""
-        order = self._epoch_order()
-        if len(order) == 0:
-            return []
-        if not self.shuffle:
-            return np.split(order, self._bounds)
-        rng = np.random.default_rng([self.seed, self.epoch])
-        for run in np.split(order, self._runs):  # views: shuffles equal widths in place
-            rng.shuffle(run)
-        batches = np.split(order, self._bounds)
-        return [batches[i] for i in rng.permutation(len(batches))]
+    def _batch(self, number: int) -> np.ndarray:
+        """The example positions of batch `number` of the epoch."""
+        places = np.arange(self._bounds[number], self._bounds[number + 1])
+        if self.shuffle:  # each run of equal widths in its own order for this epoch
+            run = np.searchsorted(self._run_starts, places, side="right") - 1
+            start = self._run_starts[run]
+            places = start + permute(places - start, self._run_counts[run], self._run_keys[run])
+        return places if self._order is None else self._order[places]
 
-    def _epoch_order(self) -> np.ndarray:
-        """The epoch's examples sorted by width (ties by position), before any shuffling."""
+    def _epoch_order(self) -> np.ndarray | None:
+        """The epoch's examples sorted by width (ties by position); None: the positions are."""
         if self._draw is None:
-            return self._sorted.copy()
+            return self._sorted
         chosen = self._draw.positions(self.seed, self.epoch)
-        order = chosen[np.argsort(self._sizes[chosen], kind="stable")].astype(np.int32)
-        assert np.array_equal(self._sizes[order], self._draw.sorted_widths)
+        order = chosen[np.argsort(self._widths[chosen], kind="stable")].astype(np.int32)
+        assert np.array_equal(self._widths[order], self._draw.sorted_widths)
         return order
 
 
-def _cut_points(sizes: np.ndarray, max_tokens: int) -> list[int]:
-    """Return where to cut examples sorted by ascending width into batches within the budget.
+def _index_dtype(values: np.ndarray) -> type:
+    return np.int32 if len(values) < 2**31 else np.int64
 
-    With ascending widths, batch [i, j) has padded size (j - i) * sizes[j - 1], which grows
-    with j, so each batch takes the longest prefix that fits (at least one example).
+
+def _ascending(widths: np.ndarray) -> bool:
+    """Whether `widths` never decreases (checked a block at a time)."""
+    for begin in range(0, len(widths), _BLOCK):
+        block = widths[begin : begin + _BLOCK + 1]
+        if (block[1:] < block[:-1]).any():
+            return False
+    return True
+
+
+def _width_counts(widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct widths, ascending, and how many examples have each (block by block)."""
+    counts = np.zeros(0, dtype=np.int64)
+    for begin in range(0, len(widths), _BLOCK):
+        block = np.bincount(widths[begin : begin + _BLOCK])
+        counts = np.pad(counts, (0, max(len(block) - len(counts), 0)))
+        counts[: len(block)] += block
+    present = np.flatnonzero(counts)
+    return present, counts[present]
+
+
+def _cut_points(widths: np.ndarray, counts: np.ndarray, max_tokens: int) -> np.ndarray:
+    """Where to cut the examples, sorted by width, into batches within the budget.
+
+    With ascending widths, batch [i, j) has padded size (j - i) * width[j - 1], which grows
+    with j, so each batch takes the longest prefix that fits (at least one example). The
+    sorted widths are given as runs: `counts[k]` examples of width `widths[k]`.
 
     Args:
-        sizes: (N,) padded widths, ascending.
+        widths: (K,) distinct widths, ascending.
+        counts: (K,) examples of each.
         max_tokens: the budget.
 
     Returns:
-        Start positions of the batches after the first (for np.split).
+        (batches + 1,) batch boundaries in the sorted order: 0, ..., number of examples.
     """
-    starts: list[int] = []
-    start = 0
-    while start < len(sizes):
-        # No batch starting here can hold more than max_tokens // sizes[start] examples.
-        limit = max(1, max_tokens // max(int(sizes[start]), 1))
-        window = sizes[start : start + limit]
-        fits = np.arange(1, len(window) + 1) * window <= max_tokens
-        start += max(1, int(fits.sum()))
-        starts.append(start)
-    return starts[:-1]
+    ends = np.cumsum(counts).tolist()
+    sizes = [int(w) for w in widths]
+    bounds, start, run = [0], 0, 0
+    while start < (ends[-1] if ends else 0):
+        while ends[run] <= start:
+            run += 1
+        stop = start + 1
+        for k in range(run, len(sizes)):
+            # The batch may end anywhere in run k (its widest example then has width k's).
+            last = min(ends[k], start + max_tokens // sizes[k])
+            if last <= max(start, ends[k - 1] if k > run else start):
+                break
+            stop = last
+            if last < ends[k]:
+                break
+        bounds.append(stop)
+        start = stop
+    return np.asarray(bounds, dtype=np.int64)

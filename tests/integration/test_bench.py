@@ -49,6 +49,8 @@ REQUIRED = [
     "train.mfu",
     "train.peak_rss_mb",
     "data.binarize_pairs_per_s",
+    "data.utf8_check_peak_rss_mb",
+    "data.spm_sample_peak_rss_mb",
     "data.peak_rss_mb",
     *[f"translate.{s}.{p}.{name}" for s, p in RUNS for name in RATES],
 ]

@@ -83,7 +83,9 @@ def test_directions_are_resampled_by_temperature(tmp_path: Path) -> None:
     sampler = datamodule.train_dataloader().batch_sampler
     dataset = datamodule.train_dataset
     drawn = per_direction(dataset.line_numbers[np.concatenate([np.asarray(b) for b in sampler])])
-    filtered, _ = ParallelDataset(dataset.corpus).filtered(cfg.data.max_len, cfg.data.max_len_ratio)
+    filtered, _ = ParallelDataset.kept_by_width(
+        dataset.corpus, cfg.data.max_len, cfg.data.max_len_ratio
+    )
     natural = np.array(per_direction(filtered.line_numbers))
     # p_k ~ n_k^(1/T), T = 2, of an epoch of sum(n_k) examples (largest remainder rounding).
     expected = natural.sum() * np.sqrt(natural) / np.sqrt(natural).sum()

@@ -124,7 +124,7 @@ def grad_norm(module: torch.nn.Module) -> torch.Tensor:
 
 
 def test_gradient_clipping_is_applied(tmp_path, monkeypatch):
-    clip = 0.05
+    clip = 0.01
     cfg = compose_config(
         "train",
         tmp_path,

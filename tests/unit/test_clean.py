@@ -52,7 +52,7 @@ def corpus(tmp_path_factory):
 
 def dataset_of(corpus, tokenizers):
     binarized = binarize(*corpus["train"], *tokenizers, corpus["root"] / "bin", num_workers=1)
-    return ParallelDataset(binarized).filtered(None, None)
+    return ParallelDataset.kept_by_width(binarized, None, None)
 
 
 @pytest.mark.parametrize(
@@ -71,15 +71,17 @@ def test_counts_by_hand_order_kept(corpus, settings, kept, removed, models):
     assert report == FilterReport(total=12, kept=12, removed={})
     config = CleanConfig(duplicates=settings[0], copies=settings[1])
     cleaned, report = clean_pairs(dataset, report, config, tokenizers)
-    assert cleaned.line_numbers.tolist() == kept  # file order, the first occurrence kept
+    # The first occurrence kept; the order (by width, ties by line) is the dataset's.
+    order = {line: i for i, line in enumerate(dataset.line_numbers.tolist())}
+    assert cleaned.line_numbers.tolist() == sorted(kept, key=order.__getitem__)
     assert report == FilterReport(total=12, kept=len(kept), removed=removed)
-    for position, line in enumerate(kept):  # every example is the pair of its line number
+    for position, line in enumerate(cleaned.line_numbers.tolist()):  # each the pair of its line
         example = cleaned[position]
         assert example.index == line
         pair = (tokenizers[0].decode([example.src])[0], tokenizers[1].decode([example.tgt])[0])
         assert pair == PAIRS[line]
-    assert cleaned.src_lengths.tolist() == dataset.src_lengths[kept].tolist()
-    assert cleaned.tgt_lengths.tolist() == dataset.tgt_lengths[kept].tolist()
+    widths = dict(zip(dataset.line_numbers.tolist(), dataset.widths.tolist(), strict=True))
+    assert cleaned.widths.tolist() == [widths[line] for line in cleaned.line_numbers.tolist()]
 
 
 def by_text(lines):
@@ -96,8 +98,8 @@ def test_cleaning_applies_to_the_pairs_left_by_length_filtering(corpus):
     tokenizers = (corpus["joint"],) * 2
     binarized = binarize(*corpus["train"], *tokenizers, corpus["root"] / "bin", num_workers=1)
     full = ParallelDataset(binarized)
-    max_len = max(int(full.src_lengths[0]), int(full.tgt_lengths[0])) - 1
-    dataset, report = full.filtered(max_len, None)
+    max_len = max(len(full[0].src), len(full[0].tgt)) - 1
+    dataset, report = ParallelDataset.kept_by_width(binarized, max_len, None)
     assert not {0, 2, 8} & set(dataset.line_numbers.tolist())  # "der Mann"/"the man" too long
     filtered = dict(report.removed)
     cleaned, report = clean_pairs(dataset, report, CleanConfig(True, True), tokenizers)
@@ -132,9 +134,9 @@ def test_datamodule_keys_change_the_dataset_and_report(corpus, caplog):
 
     with caplog.at_level(logging.INFO):
         on = setup({"duplicates": True, "copies": True})
-    assert on.train_dataset.line_numbers.tolist() == [0, 1, 3, 7, 9, 10]
+    assert sorted(on.train_dataset.line_numbers.tolist()) == [0, 1, 3, 7, 9, 10]
     assert f"kept 6 of 12 pairs; removed: 3 {COPY}, 3 {DUPLICATE}" in caplog.text
-    assert setup({}).train_dataset.line_numbers.tolist() == list(range(12))  # default: off
+    assert sorted(setup({}).train_dataset.line_numbers.tolist()) == list(range(12))  # default: off
     again = setup({"duplicates": True, "copies": True})  # deterministic: resume sees the same
     assert again.train_dataset.line_numbers.tolist() == on.train_dataset.line_numbers.tolist()
     assert len(on.valid_dataset) == 1  # the valid set is never cleaned

@@ -91,7 +91,7 @@ def corpus_of_batches(sampler, corpus_ids):
 
 def test_sampler_serves_each_corpus_its_count_every_epoch():
     corpus_ids, widths, counts = hand_example()
-    args = (widths, widths - 1, 12)
+    args = (widths, 12)
     sampler = TokenBudgetBatchSampler(*args, seed=5, corpus_ids=corpus_ids, epoch_counts=counts)
     lengths, epochs = set(), []
     for epoch in range(4):
@@ -115,7 +115,7 @@ def test_sampler_serves_each_corpus_its_count_every_epoch():
 
 def test_sampler_resumes_and_shards_a_mixed_epoch():
     corpus_ids, widths, counts = hand_example()
-    args = (widths, widths - 1, 12)
+    args = (widths, 12)
     kwargs = {"seed": 5, "corpus_ids": corpus_ids, "epoch_counts": counts}
     sampler = TokenBudgetBatchSampler(*args, **kwargs)
     sampler.set_epoch(2)

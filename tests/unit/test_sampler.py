@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -20,9 +21,13 @@ def lengths():
     return src, tgt
 
 
+def widths_of(src, tgt):
+    return np.maximum(src, tgt + 1)
+
+
 def make(lengths, max_tokens=BUDGET, **kwargs):
     args = {"seed": 1, **kwargs}
-    return TokenBudgetBatchSampler(lengths[0], lengths[1], max_tokens, **args)
+    return TokenBudgetBatchSampler(widths_of(*lengths), max_tokens, **args)
 
 
 def padded_size(batch, src, tgt):
@@ -43,7 +48,7 @@ def test_every_example_once_and_within_budget(lengths, shuffle):
 def test_oversized_example_gets_its_own_batch():
     src = np.array([5, 500, 6, 4, 7])
     tgt = np.array([5, 3, 6, 4, 7])
-    batches = list(TokenBudgetBatchSampler(src, tgt, 100, seed=0))
+    batches = list(TokenBudgetBatchSampler(widths_of(src, tgt), 100, seed=0))
     assert [1] in batches
     assert sorted(i for b in batches for i in b) == [0, 1, 2, 3, 4]
 
@@ -85,7 +90,7 @@ def test_batch_count_is_the_same_every_epoch(lengths):
 
 def test_no_examples_no_batches():
     empty = np.zeros(0, dtype=np.int64)
-    assert list(TokenBudgetBatchSampler(empty, empty, 100, seed=0)) == []
+    assert list(TokenBudgetBatchSampler(empty, 100, seed=0)) == []
 
 
 def test_padding_stays_small(lengths):
@@ -137,3 +142,52 @@ def test_invalid_settings(lengths):
         make(lengths, num_replicas=2, rank=2)
     with pytest.raises(ValueError, match="batch_tokens"):
         make(lengths, max_tokens=0)
+
+
+def cut_points_by_search(widths, max_tokens):
+    """Independent statement: from each start, the longest run of sorted widths whose padded
+    size (count * largest width) fits, at least one example."""
+    bounds, start = [0], 0
+    while start < len(widths):
+        stop = start + 1
+        while stop < len(widths) and (stop + 1 - start) * widths[stop] <= max_tokens:
+            stop += 1
+        bounds.append(stop)
+        start = stop
+    return bounds
+
+
+@pytest.mark.parametrize("max_tokens", [1, 40, 300, 5000])
+def test_unshuffled_batches_cut_where_a_direct_search_cuts(lengths, max_tokens):
+    widths = np.sort(widths_of(*lengths))
+    batches = list(TokenBudgetBatchSampler(widths, max_tokens, seed=0, shuffle=False))
+    bounds = np.cumsum([0] + [len(b) for b in batches]).tolist()
+    assert bounds == cut_points_by_search(widths.tolist(), max_tokens)
+    assert [i for b in batches for i in b] == list(range(len(widths)))
+
+
+def test_sorted_widths_need_no_order_and_batch_like_unsorted_ones(lengths):
+    widths = widths_of(*lengths)
+    ordered = np.sort(widths)
+    for shuffle in (False, True):
+        by_width = [sorted(ordered[b]) for b in make_widths(ordered, shuffle=shuffle)]
+        unsorted = [sorted(widths[b]) for b in make_widths(widths, shuffle=shuffle)]
+        assert sorted(by_width) == sorted(unsorted)  # the same batches of widths
+
+
+def make_widths(widths, **kwargs):
+    return list(TokenBudgetBatchSampler(widths, BUDGET, seed=1, **kwargs))
+
+
+def test_an_epoch_over_sorted_widths_holds_no_per_example_memory():
+    # 4M examples already ordered by width (ParallelDataset.kept_by_width): building the
+    # sampler and serving a whole shuffled epoch allocates under a byte per example.
+    rng = np.random.default_rng(0)
+    widths = np.sort(rng.integers(2, 120, size=4_000_000).astype(np.uint16))
+    tracemalloc.start()
+    sampler = TokenBudgetBatchSampler(widths, 6000, seed=3)
+    served = sum(len(batch) for batch in sampler)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert served == len(widths)
+    assert peak < len(widths), peak  # an explicit order alone would be 4 bytes per example

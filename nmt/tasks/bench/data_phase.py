@@ -18,8 +18,10 @@ from typing import Any
 from omegaconf import DictConfig
 
 from nmt.data.binarize import binarize, spm_model_path
+from nmt.data.corpus import utf8_text
 from nmt.data.data_config import DataConfig, SpmConfig
 from nmt.data.datamodule import TranslationDataModule
+from nmt.data.reader import TextSide, write_sample
 from nmt.tasks.bench.process import RssMonitor, in_fresh_process, peak_rss_mb
 from nmt.tasks.hydra_setup import to_dict
 from nmt.tokenizer import SpmTokenizer
@@ -80,7 +82,9 @@ def bench_data(
         num_workers: binarization processes (default: all cores).
 
     Returns:
-        binarize_pairs_per_s, binarize_peak_rss_mb (main process + workers, sampled every
+        utf8_check_* and spm_sample_* (pairs/s and peak RSS of the UTF-8 check of both files
+        and of writing SentencePiece's sampled input from them), binarize_pairs_per_s,
+        binarize_peak_rss_mb (main process + workers, sampled every
         20 ms by `RssMonitor`),
         epoch_batches_per_s, epoch_peak_rss_mb, padding_fraction, pairs, and the same epoch
         figures on the original corpus (`small_*`).
@@ -102,11 +106,17 @@ def bench_data(
     small_dm.prepare_data()  # trains SentencePiece on the original files if needed
     model = spm_model_path(work_dir, _model_settings(settings), list(small))
     shutil.copyfile(model, spm_model_path(work_dir, _model_settings(settings), list(big)))
+    utf8 = in_fresh_process(_utf8_phase, big, work_dir / "utf8")
+    sample = in_fresh_process(_sample_phase, big, settings["input_sentence_size"])
     binarized = in_fresh_process(_binarize_phase, big, model, small_dm.bin_dir, num_workers)
     epoch = in_fresh_process(_epoch_phase, big, valid, loader_args)
     small_epoch = in_fresh_process(_epoch_phase, small, valid, loader_args)
     return {
         "pairs": pairs,
+        "utf8_check_pairs_per_s": pairs / utf8["seconds"],
+        "utf8_check_peak_rss_mb": utf8["main_peak_rss_mb"],
+        "spm_sample_pairs_per_s": pairs / sample["seconds"],
+        "spm_sample_peak_rss_mb": sample["main_peak_rss_mb"],
         "binarize_pairs_per_s": pairs / binarized["seconds"],
         "binarize_peak_rss_mb": binarized["peak_rss_mb"],
         "binarize_main_peak_rss_mb": binarized["main_peak_rss_mb"],
@@ -157,6 +167,23 @@ def _binarize_phase(
         "worker_peak_rss_mb": monitor.child_peak_mb,
         "peak_rss_mb": max(monitor.tree_peak_mb, peak_rss_mb()),
     }
+
+
+def _utf8_phase(files: tuple[Path, Path], clean_dir: Path) -> dict[str, float]:
+    start = time.perf_counter()
+    for path in files:
+        utf8_text(path, "error", clean_dir)
+    return {"seconds": time.perf_counter() - start, "main_peak_rss_mb": peak_rss_mb()}
+
+
+def _sample_phase(files: tuple[Path, Path], size: int) -> dict[str, float]:
+    out = [path.with_suffix(path.suffix + ".sample") for path in files]
+    start = time.perf_counter()
+    write_sample([TextSide(path) for path in files], out, size, seed=0)
+    seconds = time.perf_counter() - start
+    for path in out:
+        path.unlink()
+    return {"seconds": seconds, "main_peak_rss_mb": peak_rss_mb()}
 
 
 def _epoch_phase(

@@ -66,7 +66,8 @@ def epoch_seconds(cfg: DictConfig, threads: int) -> dict[str, Any]:
             raise ValueError(f"bench.scaling.train_pairs: {pairs} > {len(full)} training pairs")
         torch.manual_seed(cfg.seed)
         module = build_module(cfg, datamodule)
-        datamodule.train_dataset = full.select(np.arange(pairs))
+        first = np.sort(np.argsort(full.line_numbers, kind="stable")[:pairs])  # by width still
+        datamodule.train_dataset = full.select(first)
         datamodule.load_state_dict(start_position)
         timer = StepTimer(warmup_steps=0, seconds=math.inf)
         fit_timed(cfg, module, datamodule, timer, max_epochs=1)
