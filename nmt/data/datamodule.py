@@ -160,11 +160,12 @@ class TranslationDataModule(pl.LightningDataModule):
                 f"{self.train_sides[0][0]}: no training pairs left after filtering "
                 f"(data.max_len={config.max_len}, data.max_len_ratio={config.max_len_ratio})"
             )
+        corpus_ids = None  # of each example, only when the epochs are drawn
         if self.groups is not None:
             corpus_ids = self._direction_of(parts[0].line_numbers, num_lines)
+            sizes = np.bincount(corpus_ids, minlength=len(self.corpus_names)).tolist()
         else:
-            corpus_ids = np.repeat(np.arange(len(parts)), [len(p) for p in parts])
-        sizes = np.bincount(corpus_ids, minlength=max(len(self.corpus_names), 1)).tolist()
+            sizes = [len(part) for part in parts]
         if config.corpora:
             weights = [c.weight for c in config.corpora]
         else:
@@ -184,7 +185,11 @@ class TranslationDataModule(pl.LightningDataModule):
                 f"corpus {share.name}: {share.pairs:,} pairs, {share.per_epoch:,} per epoch "
                 f"({share.share:.1%})"
             )
-        return None if counts == sizes else (corpus_ids, counts)
+        if counts == sizes:
+            return None
+        if corpus_ids is None:  # several corpora (one alone is drawn whole)
+            corpus_ids = self.train_dataset.corpus_ids
+        return corpus_ids, counts
 
     def _direction_of(self, line_numbers: np.ndarray, num_lines: int) -> np.ndarray:
         """The direction of each example of a multilingual corpus, from its line number."""
@@ -228,9 +233,12 @@ class TranslationDataModule(pl.LightningDataModule):
         def pairs() -> Iterator[tuple[np.ndarray, np.ndarray]]:
             left = settings.max_pairs
             for part in parts:
-                lines = part.first_lines(left).tolist()
-                left -= len(lines)
-                for example in map(part.example, lines):
+                if left >= len(part):  # all of them: counts do not depend on the order
+                    examples = map(part.__getitem__, range(len(part)))
+                else:
+                    examples = map(part.example, part.first_lines(left).tolist())
+                left -= min(left, len(part))
+                for example in examples:
                     yield example.src, example.tgt
 
         return build_shortlist(
