@@ -80,7 +80,7 @@ class ParallelDataset:
         if selection is not None:
             self.line_numbers, self.widths = selection
             return
-        self.line_numbers = np.arange(corpus.num_pairs, dtype=index_dtype(corpus.num_pairs))
+        self.line_numbers = np.arange(corpus.num_pairs, dtype=_index_dtype(corpus.num_pairs))
         self.widths = np.empty(corpus.num_pairs, dtype=np.uint16)
         for begin, src, tgt in self._length_blocks():
             widths = np.maximum(src, tgt + 1)
@@ -111,7 +111,7 @@ class ParallelDataset:
             counts = np.pad(counts, (0, max(len(block) - len(counts), 0)))
             counts[: len(block)] += block
         kept = int(counts.sum())
-        lines = np.empty(kept, dtype=index_dtype(corpus.num_pairs))
+        lines = np.empty(kept, dtype=_index_dtype(corpus.num_pairs))
         cursor = np.cumsum(counts) - counts  # next place of each width in the sorted order
         for begin, src, tgt in dataset._length_blocks():
             positions, widths = _kept_widths(src, tgt, max_len, max_len_ratio, {})
@@ -210,9 +210,8 @@ class MixedDataset(ConcatDataset):
         )
 
 
-def index_dtype(count: int) -> type:
-    """The integer type of positions into `count` items."""
-    return np.int32 if count < 2**31 else np.int64
+def _index_dtype(num_pairs: int) -> type:
+    return np.int32 if num_pairs < 2**31 else np.int64
 
 
 def _width_dtype(largest: int) -> type:

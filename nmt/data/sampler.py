@@ -6,7 +6,6 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from nmt.data.dataset import index_dtype
 from nmt.data.mixing import EpochDraw
 from nmt.data.permutation import permute
 
@@ -85,8 +84,7 @@ class TokenBudgetBatchSampler:
         else:
             run_widths, run_counts = _width_counts(self._widths)
             if not _ascending(self._widths):
-                order = np.argsort(self._widths, kind="stable")
-                self._sorted = order.astype(index_dtype(len(widths)))
+                self._sorted = np.argsort(self._widths, kind="stable").astype(_index_dtype(widths))
         # Runs of equal width in the sorted order, and the batch cut points (batch k holds
         # sorted places bounds[k]:bounds[k + 1]): fixed for all epochs.
         self._run_starts = np.cumsum(run_counts) - run_counts
@@ -187,6 +185,10 @@ class TokenBudgetBatchSampler:
         order = chosen[np.argsort(self._widths[chosen], kind="stable")].astype(np.int32)
         assert np.array_equal(self._widths[order], self._draw.sorted_widths)
         return order
+
+
+def _index_dtype(values: np.ndarray) -> type:
+    return np.int32 if len(values) < 2**31 else np.int64
 
 
 def _ascending(widths: np.ndarray) -> bool:
