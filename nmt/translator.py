@@ -80,6 +80,9 @@ class Translator:
         workers: decode the batches of each `translate` call in this many forked
             single-threaded processes (`nmt.decode_pool`, CPU only); 1 decodes in this process
             with its intra-op threads. The output is that of one process with one thread.
+        attention_chunk_kib: on the CPU, each decoding step computes the attention scores in
+            blocks of about this many KiB (`BahdanauAttention.step_chunk_bytes`); None: in one
+            pass. The translations are the same either way.
     """
 
     def __init__(
@@ -95,6 +98,7 @@ class Translator:
         multilingual: bool = False,
         shortlists: Sequence[Shortlist] | None = None,
         workers: int = 1,
+        attention_chunk_kib: int | None = None,
     ) -> None:
         self.models = (models,) if isinstance(models, Seq2Seq) else tuple(models)
         if not self.models:
@@ -115,6 +119,9 @@ class Translator:
         if workers > 1 and self.device.type != "cpu":
             raise ValueError(f"workers={workers} decodes on the CPU only (set workers=1)")
         self.workers = workers
+        if attention_chunk_kib is not None and self.device.type == "cpu":
+            for model in self.models:
+                model.decoder.attention.step_chunk_bytes = attention_chunk_kib * 1024
         self._pool: DecodePool | None = None
 
     @classmethod

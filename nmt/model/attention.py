@@ -7,6 +7,10 @@ Bahdanau et al. 2015 eq. 6 with `v` reparametrised by weight normalisation (Sali
 2016): the direction v/‖v‖ and the scale g (initialised to 1/sqrt(A)) are learned separately, as in
 NVIDIA's GNMT v2. `W_k k + b` does not depend on the query, so `project_keys` computes it once per
 batch and every decoding step reuses it.
+
+At a decoding step (one query per row, no autograd) the (B,S,A) tanh is the largest
+elementwise work; with `step_chunk_bytes` set, it is done a block of rows at a time in one
+buffer that stays in the CPU's cache, with the same numbers as the one-pass computation.
 """
 
 from __future__ import annotations
@@ -25,7 +29,14 @@ class BahdanauAttention(nn.Module):
         key_size: Encoder output size of the keys.
         hidden_size: Scoring dimension A (`model.attention.hidden_size`).
         normalize: Use the weight-normalised score (`model.attention.normalize`).
+
+    Attributes:
+        step_chunk_bytes: size of the block of (rows, S, A) scoring activations computed at
+            a time at a decoding step, or None for one pass over all rows (`Translator`
+            sets it from `attention_chunk_kib`).
     """
+
+    step_chunk_bytes: int | None = None
 
     def __init__(self, query_size: int, key_size: int, hidden_size: int, normalize: bool) -> None:
         super().__init__()
@@ -81,8 +92,11 @@ class BahdanauAttention(nn.Module):
         if single_step:
             query = query.unsqueeze(1)  # (B,1,H)
         q = self.query_proj(query)  # (B,T,A)
-        hidden = torch.tanh(q.unsqueeze(2) + keys.unsqueeze(1))  # (B,T,S,A)
-        scores = hidden @ self._score_vector()  # (B,T,S)
+        if self.step_chunk_bytes is not None and q.shape[1] == 1 and not torch.is_grad_enabled():
+            scores = self._chunked_step_scores(q.squeeze(1), keys).unsqueeze(1)  # (B,1,S)
+        else:
+            hidden = torch.tanh(q.unsqueeze(2) + keys.unsqueeze(1))  # (B,T,S,A)
+            scores = hidden @ self._score_vector()  # (B,T,S)
         # finfo.min, not -inf: exp still gives exactly 0, and an all-padding row gives no NaN.
         scores = scores.masked_fill(~src_mask.unsqueeze(1), torch.finfo(scores.dtype).min)
         attn = torch.softmax(scores, dim=-1)  # (B,T,S)
@@ -90,6 +104,27 @@ class BahdanauAttention(nn.Module):
         if single_step:
             return context.squeeze(1), attn.squeeze(1)
         return context, attn
+
+    def _chunked_step_scores(self, q: Tensor, keys: Tensor) -> Tensor:
+        """Scores (B,S) of one query per row, q (B,A), a block of rows at a time.
+
+        Each block's `tanh(q + keys)` is written into one reused buffer of at most
+        `step_chunk_bytes` (one row if a row is larger) and reduced with the score vector
+        before the next block starts.
+        """
+        batch, src_len, size = keys.shape
+        assert self.step_chunk_bytes is not None
+        rows = max(1, self.step_chunk_bytes // (src_len * size * keys.element_size()))
+        scores = keys.new_empty(batch, src_len)
+        buffer = keys.new_empty(min(rows, batch), src_len, size)
+        vector = self._score_vector()
+        for start in range(0, batch, rows):
+            stop = min(start + rows, batch)
+            hidden = buffer[: stop - start]  # (rows,S,A)
+            torch.add(q[start:stop].unsqueeze(1), keys[start:stop], out=hidden)
+            hidden.tanh_()
+            torch.matmul(hidden, vector, out=scores[start:stop])
+        return scores
 
     def _score_vector(self) -> Tensor:
         """Return g · v/‖v‖ with normalize, else v; shape (A,)."""

@@ -20,6 +20,7 @@ from nmt.model.config import Seq2SeqConfig
 from nmt.model.flops import decode_step_flops, encoder_flops_per_token
 from nmt.search.strategy import SearchConfig
 from nmt.tasks.bench import bench
+from nmt.tasks.bench import translate_phase as translate_phase_module
 from nmt.tasks.bench.scaling_phase import fitted_exponent
 from nmt.translator import Translator
 from tests.conftest import SAMPLE_DIR, compose_config
@@ -36,6 +37,8 @@ TINY = [
     "bench.translate_lines=12",
     "bench.chunk_lines=4",
     "bench.warmup_lines=2",
+    "bench.latency.lines=3",
+    "bench.latency.warmup_lines=1",
     f"bench.test_src={SAMPLE_DIR / 'test.de'}",
     f"bench.test_ref={SAMPLE_DIR / 'test.en'}",
 ]
@@ -53,6 +56,8 @@ REQUIRED = [
     "data.spm_sample_peak_rss_mb",
     "data.peak_rss_mb",
     *[f"translate.{s}.{p}.{name}" for s, p in RUNS for name in RATES],
+    *[f"translate.latency.{v}.{name}" for v in ("fp32_shortlist", "int8_shortlist")
+      for name in ("mean_ms", "median_ms", "p90_ms", "sent_per_s", "peak_rss_mb")],
 ]
 
 
@@ -214,6 +219,7 @@ def test_an_ensemble_is_benched_with_the_flops_of_its_models(tiny_checkpoint, tm
     # Two copies of one model translate the same lines the same way at twice the FLOPs.
     fp32_greedy = ["~bench.search.beam5", *[f"~bench.variants.{v}" for v in VARIANTS[1:]]]
     common = [*TINY, "task=translate", "bench.isolate=false", "bench.translate_seconds=600"]
+    common.append("bench.latency.lines=0")
     reports = []
     for name, ckpt in (("one", tiny_checkpoint), ("two", f"[{tiny_checkpoint},{tiny_checkpoint}]")):
         cfg = compose_config(
@@ -256,3 +262,32 @@ def test_serve_task_loads_a_real_server_and_loses_nothing(tiny_checkpoint, tmp_p
         )
     soak = report["soak"]
     assert soak["lines"] > 0 and len(soak["rss_mb"]) >= 2 and min(soak["rss_mb"]) > 0
+
+
+def test_latency_translates_one_line_per_call_and_times_each(monkeypatch):
+    """A fake translator and clock: 2 untimed lines, then one call per line of 10/20/30/40 ms."""
+    calls = []
+
+    class Fake:
+        def translate(self, lines, config):
+            calls.append(list(lines))
+
+    clock = iter([0.0, 0.01, 0.01, 0.03, 0.03, 0.06, 0.06, 0.10])  # start, stop of each line
+    monkeypatch.setattr(translate_phase_module, "build_translator", lambda ckpt, cfg: Fake())
+    monkeypatch.setattr(translate_phase_module.time, "perf_counter", lambda: next(clock))
+    lines = [f"line {i}" for i in range(10)]
+    options = {"quantize": None, "shortlist": True}
+    latency = {"lines": 4, "warmup_lines": 2}
+    figures = translate_phase_module._latency_phase("ckpt", options, {}, lines, latency, 1)
+    assert calls == [[line] for line in lines[:2] + lines[:4]]
+    assert figures["median_ms"] == pytest.approx(25.0)
+    assert figures["mean_ms"] == pytest.approx(25.0)
+    assert figures["p90_ms"] == pytest.approx(37.0)
+    assert figures["sent_per_s"] == pytest.approx(4 / 0.1)
+
+
+def test_latency_names_a_search_the_bench_has(tmp_path):
+    overrides = [*TINY, "task=translate", "bench.isolate=false", "~bench.search.beam5"]
+    cfg = compose_config("bench", tmp_path, [*overrides, "bench.ckpt=unused.ckpt"])
+    with pytest.raises(ValueError, match=r"bench.latency.search: 'beam5' is not in bench.search"):
+        bench(cfg)

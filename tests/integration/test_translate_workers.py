@@ -105,3 +105,23 @@ def test_bad_workers_are_refused(tiny_checkpoint, workers, device, message):
             tgt_lang=translator.tgt_lang,
             workers=workers,
         )
+
+
+@pytest.mark.parametrize("quantize", [None, "int8"])
+def test_attention_in_chunks_gives_the_one_pass_output(tiny_checkpoint, quantize):
+    """The same pieces and scores; the attention weights agree to the last bits (the score
+    reduction over a block of rows may round differently from the one over all rows)."""
+    results = {}
+    for kib in (None, 1):  # 1 KiB: a few rows per block, most batches in several blocks
+        translator = Translator.from_checkpoint(
+            tiny_checkpoint, quantize=quantize, max_src_tokens=40, attention_chunk_kib=kib
+        )
+        attention = translator.models[0].decoder.attention
+        assert attention.step_chunk_bytes == (None if kib is None else kib * 1024)
+        search = SearchConfig(beam_size=4)
+        results[kib] = translator.translate(LINES, search, nbest=3, return_attn=True)
+    chunked, reference = as_tuples(results[1]), as_tuples(results[None])
+    assert [row[:6] for row in chunked] == [row[:6] for row in reference]
+    for got, want in zip(results[1], results[None], strict=True):
+        if want.attn is not None:
+            torch.testing.assert_close(got.attn, want.attn, rtol=0, atol=1e-6)

@@ -100,3 +100,32 @@ def test_initial_scale_and_bias():
     assert torch.all(attn.bias == 0)
     plain = BahdanauAttention(HQ, D, A, normalize=False)
     assert plain.scale is None and plain.bias is None
+
+
+@pytest.mark.parametrize("rows", [1, 2, 3, 64])  # 3 does not divide B*K = 12; 64 > every row
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_chunked_decoding_step_equals_the_one_pass_scores(rows, dtype):
+    torch.manual_seed(1)
+    attn = BahdanauAttention(HQ, D, A, normalize=True).to(dtype)
+    query = torch.randn(12, 1, HQ, dtype=dtype)
+    values = torch.randn(12, S, D, dtype=dtype)
+    mask = torch.arange(S).unsqueeze(0) < torch.tensor([5, 3, 1, 4] * 3).unsqueeze(1)
+    keys = attn.project_keys(values)
+    with torch.no_grad():
+        reference = attn(query, keys, values, mask)
+        attn.step_chunk_bytes = rows * S * A * torch.finfo(dtype).bits // 8
+        chunked = attn(query, keys, values, mask)
+    for got, want in zip(chunked, reference, strict=True):
+        assert torch.equal(got, want)
+
+
+def test_chunks_only_at_a_decoding_step_without_autograd(setup, monkeypatch):
+    attn, query, values, mask = setup
+    attn.step_chunk_bytes = 1
+    calls = []
+    monkeypatch.setattr(attn, "_chunked_step_scores", lambda *args: calls.append(args))
+    keys = attn.project_keys(values)
+    attn(query[:, :1], keys, values, mask)  # autograd on: the training path
+    with torch.no_grad():
+        attn(query, keys, values, mask)  # T = 4 positions at once
+    assert calls == []

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig
 
@@ -72,12 +73,34 @@ def translate_phase(
         warmup_lines=bench_cfg.warmup_lines,
     )
     searches, variants = to_dict(bench_cfg.search), to_dict(bench_cfg.variants)
+    latency = to_dict(bench_cfg.latency)
+    if latency["lines"]:
+        _check_names("bench.latency.search", [latency["search"]], "bench.search", searches)
+        _check_names("bench.latency.variants", latency["variants"], "bench.variants", variants)
     limit = bench_cfg.translate_seconds
     report = translate_runs(ckpt, searches, variants, (src, refs), settings, limit, run)
     for name in searches:
         for variant in variants:
             with_mfu(report[name][variant], peak_gflops)
+    if latency["lines"]:
+        search = searches[latency["search"]]
+        report["latency"] = {
+            "search": latency["search"],
+            "lines": min(latency["lines"], len(src)),
+            "threads": threads,
+            **{
+                variant: run(_latency_phase, ckpt, variants[variant], search, src, latency, threads)
+                for variant in latency["variants"]
+            },
+        }
     return report
+
+
+def _check_names(key: str, names: list[str], where: str, known: Mapping[str, Any]) -> None:
+    """Stop with one line if a name in `names` (the value of `key`) is not a key of `known`."""
+    for name in names:
+        if name not in known:
+            raise ValueError(f"{key}: {name!r} is not in {where} ({', '.join(known) or 'empty'})")
 
 
 def translate_runs(
@@ -169,6 +192,39 @@ def _translate_phase(
         "beam_size": config.beam_size,
         "shortlist": translator.shortlists is not None,
         "workers": translator.workers,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def _latency_phase(
+    ckpt: str | list[str],
+    options: dict[str, Any],
+    search: dict[str, Any],
+    lines: list[str],
+    latency: dict[str, Any],
+    threads: int,
+) -> dict[str, float]:
+    """Translate the first `latency["lines"]` lines one at a time in this process (a batch of
+    one, `threads` intra-op threads) after `latency["warmup_lines"]` untimed; per-line ms."""
+    torch.set_num_threads(threads)
+    variant = TranslatorConfig(
+        quantize=options["quantize"], shortlist=options["shortlist"], workers=1
+    )
+    translator = build_translator(ckpt, variant)
+    config = SearchConfig(**search)
+    for line in lines[: latency["warmup_lines"]]:
+        translator.translate([line], config)
+    times = []
+    for line in lines[: latency["lines"]]:
+        start = time.perf_counter()
+        translator.translate([line], config)
+        times.append(time.perf_counter() - start)
+    times_ms = np.sort(np.array(times) * 1e3)
+    return {
+        "mean_ms": float(times_ms.mean()),
+        "median_ms": float(np.median(times_ms)),
+        "p90_ms": float(np.percentile(times_ms, 90)),
+        "sent_per_s": len(times) / float(sum(times)),
         "peak_rss_mb": peak_rss_mb(),
     }
 
