@@ -24,7 +24,8 @@ def greedy_search(
     """Decode a batch greedily, stopping as soon as every sentence has finished.
 
     A sentence finishes when it emits eos or after floor(a * |src| + b) tokens
-    (see `max_target_lengths`). The model should be in eval mode.
+    (see `max_target_lengths`) and then leaves the batch: later steps decode only the
+    rows still running. The model should be in eval mode.
 
     Args:
         model: object following the `StepModel` protocol.
@@ -47,20 +48,23 @@ def greedy_search(
     out_lengths = src.new_zeros(batch)  # (B,)
     scores = torch.zeros(batch, device=src.device)  # (B,)
     attn_hist = torch.zeros(batch, max_steps, src_len, device=src.device) if return_attn else None
-    finished = torch.zeros(batch, dtype=torch.bool, device=src.device)  # (B,)
-    prev = src.new_full((batch,), bos_id)  # (B,)
+    rows = torch.arange(batch, device=src.device)  # (B',) the batch row of each decoded row
+    prev = src.new_full((batch,), bos_id)  # (B',)
     for step in range(max_steps):
-        log_probs, attn, state = model.step(prev, state)  # (B, V), (B, S)
-        best, prev = log_probs.float().max(dim=-1)  # (B,), (B,)
-        live = ~finished
-        scores += best.masked_fill(finished, 0.0)
-        out_lengths += (live & (prev != eos_id)).long()
-        tokens[:, step] = prev
+        log_probs, attn, state = model.step(prev, state)  # (B', V), (B', S)
+        best, prev = log_probs.float().max(dim=-1)  # (B',), (B',)
+        scores[rows] += best
+        out_lengths[rows] += (prev != eos_id).long()
+        tokens[rows, step] = prev
         if attn_hist is not None:
-            attn_hist[:, step] = attn.float()
-        finished = finished | (prev == eos_id) | (step + 1 >= max_lens)
-        if bool(finished.all()):
+            attn_hist[rows, step] = attn.float()
+        done = (prev == eos_id) | (step + 1 >= max_lens[rows])  # (B',)
+        if bool(done.all()):
             break
+        if bool(done.any()):
+            # Finished sentences leave the batch: their rows are no longer decoded.
+            keep = (~done).nonzero().squeeze(1)  # (B'',)
+            rows, prev, state = rows[keep], prev[keep], state.index_select(keep)
     return collect_hypotheses(
         tokens.unsqueeze(1),  # (B, 1, T)
         out_lengths.unsqueeze(1),  # (B, 1)

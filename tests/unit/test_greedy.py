@@ -89,3 +89,15 @@ def test_hash_model_batch_matches_reference_per_sentence() -> None:
         assert cands[0].score == pytest.approx(score, rel=1e-5)
     lengths = {len(c[0].tokens) for c in hyps.nbest}
     assert len(lengths) > 1, "the case should mix lengths to exercise per-sentence finishing"
+
+
+def test_finished_sentences_leave_the_batch() -> None:
+    model = hash_model(9, seed=3, eos_bias=1.0)
+    sources = [[4, 5, 6, 7, 8], [6], [5, 5, 4], [8, 7]]
+    hyps = _greedy(model, sources, a=1.0, b=1)
+    decoded = []  # steps each sentence is decoded for: its tokens, plus the eos step if any
+    for source, cands in zip(sources, hyps.nbest, strict=True):
+        length, limit = len(cands[0].tokens), len(source) + 1
+        decoded.append(length if length == limit else length + 1)
+    assert model.rows == [sum(n > step for n in decoded) for step in range(max(decoded))]
+    assert model.rows[-1] < len(sources)
