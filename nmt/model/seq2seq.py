@@ -123,9 +123,12 @@ class Seq2Seq(nn.Module):
         Training projects only the real target positions, in chunks (see
         `nmt.training.loss.projected_label_smoothed_nll`).
         """
-        state = self.init_state(self.encode(src, src_lengths))
-        out, attn, _ = self.decoder(self.tgt_embed(tgt_in), state)  # (B,T,H), (B,T,S)
-        return out, attn
+        return self.decode_features(self.encode(src, src_lengths), tgt_in)
+
+    def decode_features(self, enc: EncoderOutput, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
+        """`features` from an encoded source batch (e.g. when the encoding is used again)."""
+        out, attn, _ = self.decoder(self.tgt_embed(tgt_in), self.init_state(enc))
+        return out, attn  # (B,T,H), (B,T,S)
 
 
 def build_model(

@@ -121,3 +121,34 @@ def projected_label_smoothed_nll(
         return _ProjectedNLL.apply(hidden, weight, bias, target, epsilon, chunk)
     loss, nll, _ = _chunked_loss(hidden, weight, bias, target, epsilon, chunk, False)
     return loss, nll
+
+
+def encoder_alignment_loss(
+    src_out: torch.Tensor,
+    src_mask: torch.Tensor,
+    tgt_out: torch.Tensor,
+    tgt_mask: torch.Tensor,
+) -> torch.Tensor:
+    """Mean over the batch of 1 - cos(pooled source encoding, pooled target encoding).
+
+    The auxiliary loss of Arivazhagan et al. 2019 ("The Missing Ingredient in Zero-Shot
+    NMT"): the encoder reads the target sentence too, and the two sentences' pooled encoder
+    outputs are pulled together, so that sentences with one meaning are encoded alike
+    whatever their language - what a zero-shot direction needs. A sentence is pooled by the
+    mean of its encoder outputs over its real positions; the batch's mean pooled vector (over
+    both sides) is subtracted before the cosine, so that a direction shared by every
+    sentence (a bias) cannot make the loss small without aligning anything.
+
+    Args:
+        src_out: encoder outputs of the sources (B,S,D).
+        src_mask: (B,S) bool, True on real source tokens.
+        tgt_out: encoder outputs of the targets (B,T,D).
+        tgt_mask: (B,T) bool, True on real target tokens.
+    """
+    pooled = []
+    for out, mask in ((src_out, src_mask), (tgt_out, tgt_mask)):
+        real = mask.unsqueeze(2).to(out.dtype)  # (B,L,1)
+        pooled.append(((out * real).sum(1) / real.sum(1).clamp(min=1)).float())  # (B,D)
+    center = torch.cat(pooled).mean(0)  # (D,)
+    cosine = torch.nn.functional.cosine_similarity(pooled[0] - center, pooled[1] - center, dim=1)
+    return (1.0 - cosine).mean()

@@ -21,7 +21,7 @@ from nmt.model.config import Seq2SeqConfig
 from nmt.model.seq2seq import build_model
 from nmt.search.strategy import SearchConfig, run_search
 from nmt.tokenizer import SpecialIds
-from nmt.training.loss import projected_label_smoothed_nll
+from nmt.training.loss import encoder_alignment_loss, projected_label_smoothed_nll
 from nmt.training.lr_schedule import build_scheduler
 from nmt.training.nonfinite import NonFiniteGuard, all_finite
 from nmt.training.optim_config import OptimConfig
@@ -86,10 +86,20 @@ class TranslationModule(pl.LightningModule):
         )
         return hyps.best_tokens()
 
-    def _loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """Return (smoothed loss sum, nll sum, number of target tokens)."""
-        hidden, _ = self.model.features(batch.src, batch.src_lengths, batch.tgt_in)  # (B,T,H)
+    def _loss(
+        self, batch: Batch, align: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor, int, torch.Tensor | None]:
+        """Return (smoothed loss sum, nll sum, number of target tokens, alignment loss).
+
+        The alignment loss (`optim.encoder_alignment`) is computed with `align` only, else None.
+        """
+        enc = self.model.encode(batch.src, batch.src_lengths)
+        hidden, _ = self.model.decode_features(enc, batch.tgt_in)  # (B,T,H)
         mask = batch.tgt_out != self.special.pad  # (B,T)
+        alignment = None
+        if align:
+            tgt_enc = self.model.encode(batch.tgt_out, mask.sum(1))  # y + eos, as a source
+            alignment = encoder_alignment_loss(enc.enc_out, enc.src_mask, tgt_enc.enc_out, mask)
         proj = self.model.output_proj
         loss, nll = projected_label_smoothed_nll(
             hidden[mask],  # (N, H): real target positions only
@@ -99,19 +109,23 @@ class TranslationModule(pl.LightningModule):
             self.optim_config.label_smoothing,
             self.optim_config.loss_chunk,
         )
-        return loss, nll, int(mask.sum())
+        return loss, nll, int(mask.sum()), alignment
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        loss, nll, ntokens = self._loss(batch)
+        weight = self.optim_config.encoder_alignment
+        loss, nll, ntokens, alignment = self._loss(batch, align=weight > 0)
         loss = loss / ntokens
-        self._step_loss = loss.detach()
         size = batch.src.size(0)
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.log("train/nll", nll / ntokens, batch_size=size)
+        if alignment is not None:
+            self.log("train/alignment", alignment, batch_size=size)
+            loss = loss + weight * alignment
+        self._step_loss = loss.detach()
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        loss, nll, ntokens = self._loss(batch)
+        loss, nll, ntokens, _ = self._loss(batch)
         self._val_sums += torch.tensor([loss.item(), nll.item(), ntokens], dtype=torch.float64)
         wanted = self._bleu_wanted(batch.indices)  # (B,)
         if bool(wanted.any()):
@@ -226,6 +240,12 @@ class TranslationModule(pl.LightningModule):
         Called by the train task after `datamodule.setup()`; kept on the module because
         Lightning may save a checkpoint when no DataModule is attached (after DDP teardown).
         """
+        same = datamodule.src_tokenizer.model_bytes == datamodule.tgt_tokenizer.model_bytes
+        if self.optim_config.encoder_alignment > 0 and not same:
+            raise ValueError(
+                "optim.encoder_alignment > 0 needs one SentencePiece model for both sides "
+                "(data.spm.joint=true): the encoder reads the targets too"
+            )
         shortlist = datamodule.shortlist  # decoding shortlist (nmt.data.shortlist), or None
         self.meta = CheckpointMeta(
             hparams=HyperParameters.from_dict(self.hparams),

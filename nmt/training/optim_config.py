@@ -19,6 +19,11 @@ class OptimConfig(ScheduleConfig):
     label_smoothing: float = 0.1
     grad_clip: float = 5.0
     loss_chunk: int = 256  # output-layer rows projected at once in the fused loss
+    # Weight of the encoder alignment loss (nmt.training.loss.encoder_alignment_loss: the
+    # encoder also reads each target, pooled source and target encodings are pulled together;
+    # for zero-shot directions of a multilingual model; needs one SentencePiece model for
+    # both sides). 0: off (the encoder reads the sources only).
+    encoder_alignment: float = 0.0
     nonfinite: str = "skip"  # a NaN/inf loss or gradient: skip the update, or stop
     max_skipped: int = 100  # with skip: stop once more updates than this were skipped
 
@@ -32,6 +37,8 @@ class OptimConfig(ScheduleConfig):
             raise ValueError(f"optim.label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.grad_clip < 0:
             raise ValueError(f"optim.grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
+        if self.encoder_alignment < 0:
+            raise ValueError(f"optim.encoder_alignment must be >= 0, got {self.encoder_alignment}")
         if self.loss_chunk < 1:
             raise ValueError(f"optim.loss_chunk must be >= 1, got {self.loss_chunk}")
         if self.nonfinite not in NONFINITE_POLICIES:
