@@ -112,8 +112,10 @@ class TranslationModule(pl.LightningModule):
         return loss, nll, int(mask.sum()), alignment
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        weight = self.optim_config.encoder_alignment
-        loss, nll, ntokens, alignment = self._loss(batch, align=weight > 0)
+        config = self.optim_config
+        weight = config.encoder_alignment
+        align = weight > 0 and self.global_step >= config.encoder_alignment_from
+        loss, nll, ntokens, alignment = self._loss(batch, align=align)
         loss = loss / ntokens
         size = batch.src.size(0)
         self.log("train/loss", loss, prog_bar=True, batch_size=size)

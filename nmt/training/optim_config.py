@@ -24,6 +24,9 @@ class OptimConfig(ScheduleConfig):
     # for zero-shot directions of a multilingual model; needs one SentencePiece model for
     # both sides). 0: off (the encoder reads the sources only).
     encoder_alignment: float = 0.0
+    # The update from which it applies: from the start it holds the encoder on the early loss
+    # plateau (it is the encoder's only signal while the decoder still ignores the source).
+    encoder_alignment_from: int = 0
     nonfinite: str = "skip"  # a NaN/inf loss or gradient: skip the update, or stop
     max_skipped: int = 100  # with skip: stop once more updates than this were skipped
 
@@ -39,6 +42,10 @@ class OptimConfig(ScheduleConfig):
             raise ValueError(f"optim.grad_clip must be >= 0 (0 = off), got {self.grad_clip}")
         if self.encoder_alignment < 0:
             raise ValueError(f"optim.encoder_alignment must be >= 0, got {self.encoder_alignment}")
+        if self.encoder_alignment_from < 0:
+            raise ValueError(
+                f"optim.encoder_alignment_from must be >= 0, got {self.encoder_alignment_from}"
+            )
         if self.loss_chunk < 1:
             raise ValueError(f"optim.loss_chunk must be >= 1, got {self.loss_chunk}")
         if self.nonfinite not in NONFINITE_POLICIES:

@@ -58,9 +58,9 @@ def test_alignment_loss_equals_the_hand_computation_and_ignores_padding():
     assert float(shifted) == pytest.approx(float(got), rel=1e-5)
 
 
-def _module(weight: float) -> TranslationModule:
+def _module(weight: float, start: int = 0) -> TranslationModule:
     model = {**MODEL, "share_embeddings": True}
-    optim = {"lr": 0.001, "encoder_alignment": weight}
+    optim = {"lr": 0.001, "encoder_alignment": weight, "encoder_alignment_from": start}
     module = TranslationModule(model, optim, {"beam_size": 1}, 11, 11, SPECIAL)
     module.log = lambda *args, **kwargs: None  # no Trainer here
     return module.eval()  # no dropout: the two runs below see the same network
@@ -89,6 +89,22 @@ def test_training_loss_adds_the_weighted_alignment_of_source_and_target_encoding
     assert with_alignment == pytest.approx(without + 0.5 * expected, rel=1e-5)
 
 
+def test_alignment_applies_from_its_start_update_on(monkeypatch):
+    torch.manual_seed(0)
+    module = _module(0.5, start=3)
+    plain = _module(0.0)
+    plain.load_state_dict(module.state_dict())
+    batch = _batch()
+    steps = iter([2, 3])  # the Trainer's global_step at two training steps
+    monkeypatch.setattr(TranslationModule, "global_step", property(lambda self: next(steps)))
+    before = float(module.training_step(batch, 0))
+    after = float(module.training_step(batch, 1))
+    monkeypatch.undo()
+    without = float(plain.training_step(batch, 0))
+    assert before == pytest.approx(without, rel=1e-6)
+    assert after > without + 0.01
+
+
 def test_alignment_trains_the_encoder_not_the_output_layer():
     module = _module(1.0)
     module.train()
@@ -107,6 +123,8 @@ def test_alignment_needs_one_sentencepiece_model_for_both_sides():
         module.attach_vocabulary(datamodule)
 
 
-def test_negative_weight_is_refused():
+def test_negative_weight_or_start_is_refused():
     with pytest.raises(ValueError, match=r"optim.encoder_alignment must be >= 0"):
         OptimConfig(encoder_alignment=-0.1)
+    with pytest.raises(ValueError, match=r"optim.encoder_alignment_from must be >= 0"):
+        OptimConfig(encoder_alignment_from=-1)
