@@ -250,11 +250,11 @@ def nan_at_step(monkeypatch) -> Callable[[int], WeightProbe]:
         loss_fn, trainer_init = TranslationModule._loss, pl.Trainer.__init__
         probe = WeightProbe()
 
-        def poisoned(self, batch):
-            loss, nll, ntokens = loss_fn(self, batch)
+        def poisoned(self, batch, align=False):
+            loss, nll, ntokens, alignment = loss_fn(self, batch, align)
             if self.training and self.global_step == step:
                 loss = loss * float("nan")
-            return loss, nll, ntokens
+            return loss, nll, ntokens, alignment
 
         def with_probe(self, *args, callbacks=(), **kwargs):
             trainer_init(self, *args, callbacks=[*callbacks, probe], **kwargs)
