@@ -242,8 +242,10 @@ class TranslationModule(pl.LightningModule):
         Called by the train task after `datamodule.setup()`; kept on the module because
         Lightning may save a checkpoint when no DataModule is attached (after DDP teardown).
         """
-        same = datamodule.src_tokenizer.model_bytes == datamodule.tgt_tokenizer.model_bytes
-        if self.optim_config.encoder_alignment > 0 and not same:
+        tokenizers = datamodule.src_tokenizer, datamodule.tgt_tokenizer
+        if self.optim_config.encoder_alignment > 0 and (
+            tokenizers[0].model_bytes != tokenizers[1].model_bytes
+        ):
             raise ValueError(
                 "optim.encoder_alignment > 0 needs one SentencePiece model for both sides "
                 "(data.spm.joint=true): the encoder reads the targets too"
