@@ -21,6 +21,7 @@ from nmt.model.config import Seq2SeqConfig
 from nmt.model.seq2seq import build_model
 from nmt.search.strategy import SearchConfig, run_search
 from nmt.tokenizer import SpecialIds
+from nmt.training.back_translation import PivotPlan, back_translate
 from nmt.training.loss import encoder_alignment_loss, projected_label_smoothed_nll
 from nmt.training.lr_schedule import build_scheduler
 from nmt.training.nonfinite import NonFiniteGuard, all_finite
@@ -73,6 +74,7 @@ class TranslationModule(pl.LightningModule):
         self.last_validated_step = -1  # global step of the latest validation
         self.nonfinite = NonFiniteGuard(self.optim_config.nonfinite, self.optim_config.max_skipped)
         self._step_loss: torch.Tensor | None = None  # this step's loss, checked before the update
+        self.pivot_plan: PivotPlan | None = None  # set by attach_vocabulary with back-translation
 
     def forward(self, src: torch.Tensor, src_lengths: torch.Tensor) -> list[list[int]]:
         """Translate a batch of source ids with the configured search; return target ids."""
@@ -113,6 +115,18 @@ class TranslationModule(pl.LightningModule):
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         config = self.optim_config
+        if config.back_translation > 0 and self.global_step >= config.back_translation_from:
+            assert self.pivot_plan is not None, "attach_vocabulary() before training"
+            special = self.special
+            batch, rewritten = back_translate(
+                self.model,
+                batch,
+                self.pivot_plan,
+                config.back_translation,
+                special=(special.pad, special.bos, special.eos),
+                max_len=(self.search_config.max_len_a, self.search_config.max_len_b),
+            )
+            self.log("train/back_translated", rewritten / len(batch), batch_size=len(batch))
         weight = config.encoder_alignment
         align = weight > 0 and self.global_step >= config.encoder_alignment_from
         loss, nll, ntokens, alignment = self._loss(batch, align=align)
@@ -243,12 +257,27 @@ class TranslationModule(pl.LightningModule):
         Lightning may save a checkpoint when no DataModule is attached (after DDP teardown).
         """
         tokenizers = datamodule.src_tokenizer, datamodule.tgt_tokenizer
-        if self.optim_config.encoder_alignment > 0 and (
-            tokenizers[0].model_bytes != tokenizers[1].model_bytes
-        ):
-            raise ValueError(
-                "optim.encoder_alignment > 0 needs one SentencePiece model for both sides "
-                "(data.spm.joint=true): the encoder reads the targets too"
+        if tokenizers[0].model_bytes != tokenizers[1].model_bytes:
+            # Both features put target ids into the encoder.
+            for key, why in (
+                ("encoder_alignment", "the encoder reads the targets too"),
+                ("back_translation", "translations become sources"),
+            ):
+                if getattr(self.optim_config, key) > 0:
+                    raise ValueError(
+                        f"optim.{key} > 0 needs one SentencePiece model for both sides "
+                        f"(data.spm.joint=true): {why}"
+                    )
+        if self.optim_config.back_translation > 0:
+            directions = datamodule.config.directions
+            if not directions or datamodule.groups is None:
+                raise ValueError(
+                    "optim.back_translation > 0 needs a multilingual corpus (data.directions)"
+                )
+            self.pivot_plan = PivotPlan.build(
+                [(d.src_lang, d.tgt_lang) for d in directions],
+                datamodule.groups,
+                tokenizers[0].piece_to_id,
             )
         shortlist = datamodule.shortlist  # decoding shortlist (nmt.data.shortlist), or None
         self.meta = CheckpointMeta(

@@ -27,6 +27,12 @@ class OptimConfig(ScheduleConfig):
     # The update from which it applies: from the start it holds the encoder on the early loss
     # plateau (it is the encoder's only signal while the decoder still ignores the source).
     encoder_alignment_from: int = 0
+    # Online back-translation into a multilingual model's untrained directions
+    # (nmt.training.back_translation): the probability that a training pair s -> t with a
+    # third language z (s -> z trained, z -> t not) is trained as z' -> t, z' the model's own
+    # greedy translation of the source into z. 0: off.
+    back_translation: float = 0.0
+    back_translation_from: int = 0  # the first update it applies at
     nonfinite: str = "skip"  # a NaN/inf loss or gradient: skip the update, or stop
     max_skipped: int = 100  # with skip: stop once more updates than this were skipped
 
@@ -45,6 +51,14 @@ class OptimConfig(ScheduleConfig):
         if self.encoder_alignment_from < 0:
             raise ValueError(
                 f"optim.encoder_alignment_from must be >= 0, got {self.encoder_alignment_from}"
+            )
+        if not 0.0 <= self.back_translation <= 1.0:
+            raise ValueError(
+                f"optim.back_translation must be in [0, 1], got {self.back_translation}"
+            )
+        if self.back_translation_from < 0:
+            raise ValueError(
+                f"optim.back_translation_from must be >= 0, got {self.back_translation_from}"
             )
         if self.loss_chunk < 1:
             raise ValueError(f"optim.loss_chunk must be >= 1, got {self.loss_chunk}")
