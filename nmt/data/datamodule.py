@@ -141,7 +141,9 @@ class TranslationDataModule(pl.LightningDataModule):
         """The pairs of one training corpus within the length limits and cleaned (`data.clean`),
         ordered by width (`ParallelDataset.kept_by_width`), with the report printed."""
         config = self.config
-        dataset, report = ParallelDataset.kept_by_width(corpus, config.max_len, config.max_len_ratio)
+        dataset, report = ParallelDataset.kept_by_width(
+            corpus, config.max_len, config.max_len_ratio
+        )
         tokenizers = (self.src_tokenizer, self.tgt_tokenizer)
         dataset, report = clean_pairs(dataset, report, config.clean, tokenizers)
         rank_zero_info(f"train {src}: {report}")

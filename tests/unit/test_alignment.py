@@ -26,7 +26,9 @@ def _hand_alignment(src_out, src_lengths, tgt_out, tgt_lengths) -> float:
              for d in range(size)]
             for row in range(rows)
         ])
-    center = [sum(m[row][d] for m in means for row in range(rows)) / (2 * rows) for d in range(size)]
+    center = [
+        sum(m[row][d] for m in means for row in range(rows)) / (2 * rows) for d in range(size)
+    ]
     total = 0.0
     for row in range(rows):
         a = [x - c for x, c in zip(means[0][row], center, strict=True)]

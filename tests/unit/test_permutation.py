@@ -42,7 +42,9 @@ def test_one_call_evaluates_several_permutations_elementwise():
     n = np.array([4, 10, 10, 4, 10, 4])
     key = np.array([11, 22, 22, 11, 22, 11], dtype=np.uint64)
     together = permute(x, n, key).tolist()
-    alone = [int(permute(np.array([a]), b, np.uint64(k))[0]) for a, b, k in zip(x, n, key)]
+    alone = [
+        int(permute(np.array([a]), b, np.uint64(k))[0]) for a, b, k in zip(x, n, key, strict=True)
+    ]
     assert together == alone
 
 
