@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -76,8 +77,16 @@ class PivotPlan:
         )
 
 
-def rewritten_rows(plan: PivotPlan, indices: torch.Tensor, share: float) -> list[tuple[int, int]]:
-    """(row, third-language tag id) of the rows drawn for rewriting, in row order.
+class Rewrite(NamedTuple):
+    """One row drawn for rewriting: its own target tag (<2t>) and the third language's (<2z>)."""
+
+    row: int
+    tag: int
+    third: int
+
+
+def rewritten_rows(plan: PivotPlan, indices: torch.Tensor, share: float) -> list[Rewrite]:
+    """The rows drawn for rewriting, in row order.
 
     Each row of a direction with third languages is drawn with probability `share` and then
     given one of them uniformly (torch's global RNG: a resumed run draws the same).
@@ -89,7 +98,7 @@ def rewritten_rows(plan: PivotPlan, indices: torch.Tensor, share: float) -> list
         options = plan.thirds[d]
         if options and draw < share:
             pick = int(torch.randint(len(options), ())) if len(options) > 1 else 0
-            chosen.append((row, options[pick]))
+            chosen.append(Rewrite(row, int(plan.tags[d]), options[pick]))
     return chosen
 
 
@@ -140,13 +149,14 @@ def back_translate(
     if not chosen:
         return batch, 0
     pad, bos, eos = special
-    rows = torch.tensor([row for row, _ in chosen], device=batch.src.device)  # (R,)
+    device = batch.src.device
+    rows = torch.tensor([pick.row for pick in chosen], device=device)  # (R,)
     src = batch.src[rows]  # (R, S)
-    direction = torch.searchsorted(plan.stops, batch.indices.cpu()[rows.cpu()], right=True)
-    tag_at = (src == plan.tags[direction].to(src.device).unsqueeze(1)).int().argmax(1)  # (R,)
+    tags = torch.tensor([pick.tag for pick in chosen], dtype=src.dtype, device=device)  # (R,)
+    tag_at = (src == tags.unsqueeze(1)).int().argmax(1)  # (R,)
     pivot = src.clone()
-    pivot[torch.arange(len(rows), device=src.device), tag_at] = torch.tensor(
-        [third for _, third in chosen], dtype=src.dtype, device=src.device
+    pivot[torch.arange(len(rows), device=device), tag_at] = torch.tensor(
+        [pick.third for pick in chosen], dtype=src.dtype, device=device
     )
     training = getattr(model, "training", False)
     model.eval()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from types import SimpleNamespace
 
 from nmt.tokenizer import SpmTokenizer
 
@@ -63,3 +64,10 @@ def write_corpus(directory: Path, count: int = 200, seed: int = 0, name: str = "
 def train_tokenizer(files: list[Path], model_path: Path, vocab_size: int = 60) -> SpmTokenizer:
     """A small unigram model on `files` (two threads: the test machine is small)."""
     return SpmTokenizer.train(files, model_path, vocab_size=vocab_size, num_threads=2)
+
+
+def separate_vocabularies() -> SimpleNamespace:
+    """A stand-in for a DataModule whose source and target have different SentencePiece models
+    (all that `TranslationModule.attach_vocabulary` reads before it refuses one)."""
+    src, tgt = SimpleNamespace(model_bytes=b"src"), SimpleNamespace(model_bytes=b"tgt")
+    return SimpleNamespace(src_tokenizer=src, tgt_tokenizer=tgt)

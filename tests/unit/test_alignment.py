@@ -1,7 +1,6 @@
 """The encoder alignment loss (optim.encoder_alignment) against a hand computation."""
 
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -10,6 +9,7 @@ from nmt.data.batch import Batch
 from nmt.training.loss import encoder_alignment_loss
 from nmt.training.module import TranslationModule
 from nmt.training.optim_config import OptimConfig
+from tests.unit.data_helpers import separate_vocabularies
 from tests.unit.test_checkpoint import MODEL
 
 SPECIAL = {"pad": 0, "unk": 1, "bos": 2, "eos": 3}
@@ -119,10 +119,8 @@ def test_alignment_trains_the_encoder_not_the_output_layer():
 
 def test_alignment_needs_one_sentencepiece_model_for_both_sides():
     module = _module(1.0)
-    sides = SimpleNamespace(model_bytes=b"src"), SimpleNamespace(model_bytes=b"tgt")
-    datamodule = SimpleNamespace(src_tokenizer=sides[0], tgt_tokenizer=sides[1])
     with pytest.raises(ValueError, match=r"optim.encoder_alignment > 0 needs one SentencePiece"):
-        module.attach_vocabulary(datamodule)
+        module.attach_vocabulary(separate_vocabularies())
 
 
 def test_negative_weight_or_start_is_refused():

@@ -15,6 +15,7 @@ from nmt.training.back_translation import (
 )
 from nmt.training.module import TranslationModule
 from nmt.training.optim_config import OptimConfig
+from tests.unit.data_helpers import separate_vocabularies
 from tests.unit.test_checkpoint import MODEL
 
 SPECIAL = {"pad": 0, "unk": 1, "bos": 2, "eos": 3}
@@ -47,7 +48,10 @@ def test_plan_without_an_untrained_direction_is_refused():
 def test_rows_are_drawn_from_the_eligible_directions_with_the_share():
     plan = _plan()
     indices = torch.tensor([0, 1, 2, 3, 4, 5])
-    assert rewritten_rows(plan, indices, 1.0) == [(2, TAGS["<2es>"]), (5, TAGS["<2pt>"])]
+    assert rewritten_rows(plan, indices, 1.0) == [
+        (2, TAGS["<2pt>"], TAGS["<2es>"]),
+        (5, TAGS["<2es>"], TAGS["<2pt>"]),
+    ]
     assert rewritten_rows(plan, indices, 0.0) == []
     torch.manual_seed(0)
     many = torch.full((4000,), 2)  # every row en->pt
@@ -64,7 +68,7 @@ def test_a_direction_with_two_third_languages_uses_both():
     plan = PivotPlan.build(directions, [1, 1, 1], {**TAGS, "<2fr>": 7}.__getitem__)
     assert plan.thirds[0] == (TAGS["<2es>"], 7)
     torch.manual_seed(0)
-    picked = {third for _, third in rewritten_rows(plan, torch.zeros(200, dtype=torch.long), 1.0)}
+    picked = {pick.third for pick in rewritten_rows(plan, torch.zeros(200, dtype=torch.long), 1.0)}
     assert picked == {TAGS["<2es>"], 7}
 
 
@@ -174,10 +178,8 @@ def test_training_step_trains_on_the_back_translated_batch_from_its_start_update
 
 def test_back_translation_needs_a_joint_vocabulary_and_directions():
     module = _module(0.5)
-    sides = SimpleNamespace(model_bytes=b"src"), SimpleNamespace(model_bytes=b"tgt")
-    datamodule = SimpleNamespace(src_tokenizer=sides[0], tgt_tokenizer=sides[1])
     with pytest.raises(ValueError, match=r"optim.back_translation > 0 needs one SentencePiece"):
-        module.attach_vocabulary(datamodule)
+        module.attach_vocabulary(separate_vocabularies())
     joint = SimpleNamespace(model_bytes=b"joint")
     bilingual = SimpleNamespace(
         src_tokenizer=joint,
