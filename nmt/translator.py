@@ -81,7 +81,7 @@ class Translator:
             single-threaded processes (`nmt.decode_pool`, CPU only); 1 decodes in this process
             with its intra-op threads. The output is that of one process with one thread.
         attention_chunk_kib: on the CPU, each decoding step computes the attention scores in
-            blocks of about this many KiB (`BahdanauAttention.step_chunk_bytes`); None: in one
+            blocks of about this many KiB (`BahdanauAttention.chunk_bytes`); None: in one
             pass. The translations are the same either way.
     """
 
@@ -121,7 +121,7 @@ class Translator:
         self.workers = workers
         if attention_chunk_kib is not None and self.device.type == "cpu":
             for model in self.models:
-                model.decoder.attention.step_chunk_bytes = attention_chunk_kib * 1024
+                model.decoder.attention.chunk_bytes = attention_chunk_kib * 1024
         self._pool: DecodePool | None = None
 
     @classmethod

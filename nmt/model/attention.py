@@ -8,14 +8,19 @@ Bahdanau et al. 2015 eq. 6 with `v` reparametrised by weight normalisation (Sali
 NVIDIA's GNMT v2. `W_k k + b` does not depend on the query, so `project_keys` computes it once per
 batch and every decoding step reuses it.
 
-At a decoding step (one query per row, no autograd) the (B,S,A) tanh is the largest
-elementwise work; with `step_chunk_bytes` set, it is done a block of rows at a time in one
-buffer that stays in the CPU's cache, with the same numbers as the one-pass computation.
+The (B,T,S,A) tanh is the largest elementwise work, at a decoding step (T = 1) and more so in
+training, where autograd would also keep it for the backward pass. With `chunk_bytes` set it is
+computed a block at a time in one buffer that stays in the CPU's cache: the scores are the same
+numbers as the one-pass computation's, and in training the backward pass recomputes each
+block's tanh instead of keeping (B,T,S,A) activations (the gradients are equal up to the order
+of summation).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -31,12 +36,12 @@ class BahdanauAttention(nn.Module):
         normalize: Use the weight-normalised score (`model.attention.normalize`).
 
     Attributes:
-        step_chunk_bytes: size of the block of (rows, S, A) scoring activations computed at
-            a time at a decoding step, or None for one pass over all rows (`Translator`
-            sets it from `attention_chunk_kib`).
+        chunk_bytes: size of the block of (rows, steps, S, A) scoring activations computed at
+            a time, or None for one pass (`Translator` sets it from `attention_chunk_kib`,
+            training from `optim.attention_chunk_kib`, both on the CPU only).
     """
 
-    step_chunk_bytes: int | None = None
+    chunk_bytes: int | None = None
 
     def __init__(self, query_size: int, key_size: int, hidden_size: int, normalize: bool) -> None:
         super().__init__()
@@ -92,11 +97,14 @@ class BahdanauAttention(nn.Module):
         if single_step:
             query = query.unsqueeze(1)  # (B,1,H)
         q = self.query_proj(query)  # (B,T,A)
-        if self.step_chunk_bytes is not None and q.shape[1] == 1 and not torch.is_grad_enabled():
-            scores = self._chunked_step_scores(q.squeeze(1), keys).unsqueeze(1)  # (B,1,S)
-        else:
+        vector = self._score_vector()
+        if self.chunk_bytes is None:
             hidden = torch.tanh(q.unsqueeze(2) + keys.unsqueeze(1))  # (B,T,S,A)
-            scores = hidden @ self._score_vector()  # (B,T,S)
+            scores = hidden @ vector  # (B,T,S)
+        elif torch.is_grad_enabled():
+            scores = _ChunkedScores.apply(q, keys, vector, self.chunk_bytes)
+        else:
+            scores = chunked_scores(q, keys, vector, self.chunk_bytes)
         # finfo.min, not -inf: exp still gives exactly 0, and an all-padding row gives no NaN.
         scores = scores.masked_fill(~src_mask.unsqueeze(1), torch.finfo(scores.dtype).min)
         attn = torch.softmax(scores, dim=-1)  # (B,T,S)
@@ -105,29 +113,93 @@ class BahdanauAttention(nn.Module):
             return context.squeeze(1), attn.squeeze(1)
         return context, attn
 
-    def _chunked_step_scores(self, q: Tensor, keys: Tensor) -> Tensor:
-        """Scores (B,S) of one query per row, q (B,A), a block of rows at a time.
-
-        Each block's `tanh(q + keys)` is written into one reused buffer of at most
-        `step_chunk_bytes` (one row if a row is larger) and reduced with the score vector
-        before the next block starts.
-        """
-        batch, src_len, size = keys.shape
-        assert self.step_chunk_bytes is not None
-        rows = max(1, self.step_chunk_bytes // (src_len * size * keys.element_size()))
-        scores = keys.new_empty(batch, src_len)
-        buffer = keys.new_empty(min(rows, batch), src_len, size)
-        vector = self._score_vector()
-        for start in range(0, batch, rows):
-            stop = min(start + rows, batch)
-            hidden = buffer[: stop - start]  # (rows,S,A)
-            torch.add(q[start:stop].unsqueeze(1), keys[start:stop], out=hidden)
-            hidden.tanh_()
-            torch.matmul(hidden, vector, out=scores[start:stop])
-        return scores
-
     def _score_vector(self) -> Tensor:
         """Return g · v/‖v‖ with normalize, else v; shape (A,)."""
         if self.normalize:
             return self.v * (self.scale / self.v.norm())
         return self.v
+
+
+def chunked_scores(q: Tensor, keys: Tensor, vector: Tensor, chunk_bytes: int) -> Tensor:
+    """Scores `vector · tanh(q[b,t] + keys[b,s])` (B,T,S) for q (B,T,A), keys (B,S,A), vector
+    (A,), computed a block of at most `chunk_bytes` of (rows, steps, S, A) at a time (see
+    `_blocks`), in the promoted dtype of q and keys, without autocast."""
+    with torch.autocast(q.device.type, enabled=False):
+        q, keys, vector = _common_dtype(q, keys, vector)
+        scores = q.new_empty(q.shape[0], q.shape[1], keys.shape[1])
+        for rows, steps, hidden in _tanh_blocks(q, keys, chunk_bytes):
+            torch.matmul(hidden, vector, out=scores[rows, steps])
+        return scores
+
+
+class _ChunkedScores(torch.autograd.Function):
+    """`chunked_scores` with a backward pass that recomputes each block's tanh.
+
+    Only q, keys and the vector are kept for the backward pass, not the (B,T,S,A) tanh.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, q: Tensor, keys: Tensor, vector: Tensor, chunk_bytes: int) -> Tensor:
+        ctx.save_for_backward(q, keys, vector)
+        ctx.chunk_bytes = chunk_bytes
+        return chunked_scores(q, keys, vector, chunk_bytes)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, Tensor, None]:
+        saved = ctx.saved_tensors
+        with torch.autocast(grad.device.type, enabled=False):
+            q, keys, vector = _common_dtype(*saved)
+            grad = grad.to(q.dtype)
+            grad_q = torch.empty_like(q)  # every (b, t) is one block's
+            grad_keys = torch.zeros_like(keys)  # summed over the blocks of each row
+            grad_vector = torch.zeros_like(vector)
+            size = vector.shape[0]
+            for rows, steps, hidden in _tanh_blocks(q, keys, ctx.chunk_bytes):
+                upstream = grad[rows, steps]  # (r,t,S)
+                grad_vector += upstream.reshape(1, -1).mm(hidden.reshape(-1, size)).squeeze(0)
+                # d score / d (q + k) = vector * (1 - tanh^2), times the upstream gradient
+                hidden.square_().neg_().add_(1).mul_(upstream.unsqueeze(-1)).mul_(vector)
+                torch.sum(hidden, 2, out=grad_q[rows, steps])
+                grad_keys[rows] += hidden.sum(1)
+        return (
+            grad_q.to(saved[0].dtype),
+            grad_keys.to(saved[1].dtype),
+            grad_vector.to(saved[2].dtype),
+            None,
+        )
+
+
+def _common_dtype(q: Tensor, keys: Tensor, vector: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """q, keys and vector in the promoted dtype of q and keys (fp32 ones unchanged)."""
+    dtype = torch.promote_types(q.dtype, keys.dtype)
+    return q.to(dtype), keys.to(dtype), vector.to(dtype)
+
+
+def _blocks(shape: tuple[int, int, int, int], itemsize: int, chunk_bytes: int) -> tuple[int, int]:
+    """(rows, steps) of a block of a (B,T,S,A) scoring tensor of at most `chunk_bytes`: as many
+    whole rows of T steps as fit, else as many steps of one row as fit (at least one)."""
+    batch, steps, src_len, size = shape
+    per_step = src_len * size * itemsize
+    rows = chunk_bytes // (steps * per_step)
+    if rows >= 1:
+        return min(rows, batch), steps
+    return 1, max(1, min(chunk_bytes // per_step, steps))
+
+
+def _tanh_blocks(
+    q: Tensor, keys: Tensor, chunk_bytes: int
+) -> Iterator[tuple[slice, slice, Tensor]]:
+    """Yield (rows, steps, tanh(q[rows, steps] + keys[rows])) block by block, each (r,t,S,A)
+    block written into the same buffer (it is overwritten by the next one)."""
+    batch, steps, size = q.shape
+    src_len = keys.shape[1]
+    block_rows, block_steps = _blocks((batch, steps, src_len, size), q.element_size(), chunk_bytes)
+    buffer = q.new_empty(block_rows * block_steps * src_len * size)
+    for row in range(0, batch, block_rows):
+        rows = slice(row, min(row + block_rows, batch))
+        for step in range(0, steps, block_steps):
+            span = slice(step, min(step + block_steps, steps))
+            shape = (rows.stop - rows.start, span.stop - span.start, src_len, size)
+            hidden = buffer[: math.prod(shape)].view(shape)
+            torch.add(q[rows, span].unsqueeze(2), keys[rows].unsqueeze(1), out=hidden)
+            yield rows, span, hidden.tanh_()

@@ -88,6 +88,12 @@ class TranslationModule(pl.LightningModule):
         )
         return hyps.best_tokens()
 
+    def on_fit_start(self) -> None:
+        """On the CPU, compute the attention in cache-sized blocks (`optim.attention_chunk_kib`)."""
+        kib = self.optim_config.attention_chunk_kib
+        if kib is not None and self.device.type == "cpu":
+            self.model.decoder.attention.chunk_bytes = kib * 1024
+
     def _loss(
         self, batch: Batch, align: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor, int, torch.Tensor | None]:

@@ -19,6 +19,10 @@ class OptimConfig(ScheduleConfig):
     label_smoothing: float = 0.1
     grad_clip: float = 5.0
     loss_chunk: int = 256  # output-layer rows projected at once in the fused loss
+    # On the CPU, the additive attention's (B,T,S,A) tanh is computed, and recomputed in the
+    # backward pass, a block of about this many KiB at a time, which stays in the cache
+    # (BahdanauAttention.chunk_bytes); null: in one pass, kept for the backward pass.
+    attention_chunk_kib: int | None = 1024
     # Weight of the encoder alignment loss (nmt.training.loss.encoder_alignment_loss: the
     # encoder also reads each target, pooled source and target encodings are pulled together;
     # for zero-shot directions of a multilingual model; needs one SentencePiece model for
@@ -62,6 +66,10 @@ class OptimConfig(ScheduleConfig):
             )
         if self.loss_chunk < 1:
             raise ValueError(f"optim.loss_chunk must be >= 1, got {self.loss_chunk}")
+        if self.attention_chunk_kib is not None and self.attention_chunk_kib < 1:
+            raise ValueError(
+                f"optim.attention_chunk_kib must be >= 1 or null, got {self.attention_chunk_kib}"
+            )
         if self.nonfinite not in NONFINITE_POLICIES:
             raise ValueError(
                 f"optim.nonfinite must be one of {NONFINITE_POLICIES}, got {self.nonfinite!r}"

@@ -117,7 +117,7 @@ def test_attention_in_chunks_gives_the_one_pass_output(tiny_checkpoint, quantize
             tiny_checkpoint, quantize=quantize, max_src_tokens=40, attention_chunk_kib=kib
         )
         attention = translator.models[0].decoder.attention
-        assert attention.step_chunk_bytes == (None if kib is None else kib * 1024)
+        assert attention.chunk_bytes == (None if kib is None else kib * 1024)
         search = SearchConfig(beam_size=4)
         results[kib] = translator.translate(LINES, search, nbest=3, return_attn=True)
     chunked, reference = as_tuples(results[1]), as_tuples(results[None])

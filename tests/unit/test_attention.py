@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from nmt.model.attention import BahdanauAttention
+from nmt.model.attention import BahdanauAttention, _ChunkedScores
 
 B, T, S, HQ, D, A = 3, 4, 5, 6, 7, 8
 LENGTHS = [5, 3, 1]
@@ -113,19 +113,69 @@ def test_chunked_decoding_step_equals_the_one_pass_scores(rows, dtype):
     keys = attn.project_keys(values)
     with torch.no_grad():
         reference = attn(query, keys, values, mask)
-        attn.step_chunk_bytes = rows * S * A * torch.finfo(dtype).bits // 8
+        attn.chunk_bytes = rows * S * A * torch.finfo(dtype).bits // 8
         chunked = attn(query, keys, values, mask)
     for got, want in zip(chunked, reference, strict=True):
         assert torch.equal(got, want)
 
 
-def test_chunks_only_at_a_decoding_step_without_autograd(setup, monkeypatch):
+STEP_BYTES = S * A * 8  # one (S, A) float64 block: one decoding step of one row
+
+
+@pytest.mark.parametrize(
+    "chunk_bytes",
+    [2 * T * STEP_BYTES, 2 * STEP_BYTES, 1, 10**9],  # 2 rows, 2 steps of a row, 1 step, all
+)
+def test_chunked_training_path_equals_the_one_pass_in_values_and_gradients(setup, chunk_bytes):
     attn, query, values, mask = setup
-    attn.step_chunk_bytes = 1
-    calls = []
-    monkeypatch.setattr(attn, "_chunked_step_scores", lambda *args: calls.append(args))
-    keys = attn.project_keys(values)
-    attn(query[:, :1], keys, values, mask)  # autograd on: the training path
-    with torch.no_grad():
-        attn(query, keys, values, mask)  # T = 4 positions at once
-    assert calls == []
+    query.requires_grad_(True), values.requires_grad_(True)
+    upstream = torch.randn(B, T, D, dtype=torch.float64), torch.randn(B, T, S, dtype=torch.float64)
+    results = []
+    for chunk in (None, chunk_bytes):
+        attn.chunk_bytes = chunk
+        attn.zero_grad()
+        query.grad = values.grad = None
+        context, weights = attn(query, attn.project_keys(values), values, mask)
+        torch.autograd.backward((context, weights), upstream)
+        grads = [query.grad, values.grad, *(p.grad for p in attn.parameters())]
+        results.append([context.detach(), weights.detach(), *grads])
+    for got, want in zip(results[1], results[0], strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_chunked_scores_backward_passes_gradcheck():
+    torch.manual_seed(3)
+    q = torch.randn(B, T, A, dtype=torch.float64, requires_grad=True)
+    keys = torch.randn(B, S, A, dtype=torch.float64, requires_grad=True)
+    vector = torch.randn(A, dtype=torch.float64, requires_grad=True)
+    for chunk in (2 * STEP_BYTES, 2 * T * STEP_BYTES):
+        assert torch.autograd.gradcheck(
+            lambda *xs, chunk=chunk: _ChunkedScores.apply(*xs, chunk), (q, keys, vector)
+        )
+
+
+@pytest.mark.parametrize("chunk_bytes", [None, 2 * STEP_BYTES])
+def test_the_chunked_training_path_keeps_no_tanh_activations(setup, chunk_bytes):
+    attn, query, values, mask = setup
+    attn.chunk_bytes = chunk_bytes
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, id):
+        attn(query, attn.project_keys(values), values, mask)
+    assert (B * T * S * A in saved) == (chunk_bytes is None)
+
+
+def test_chunked_path_under_bf16_autocast_is_close_to_the_one_pass(setup):
+    attn, query, values, mask = setup
+    attn.float()
+    query, values = query.float(), values.float()
+    results = []
+    for chunk in (None, 2 * STEP_BYTES):
+        attn.chunk_bytes = chunk
+        attn.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            context, _ = attn(query, attn.project_keys(values), values, mask)
+        context.float().sum().backward()
+        results.append([context.float().detach(), *(p.grad for p in attn.parameters())])
+    assert all(p.grad.dtype == torch.float32 for p in attn.parameters())
+    for got, want in zip(results[1], results[0], strict=True):
+        torch.testing.assert_close(got, want, rtol=0.05, atol=0.05)
