@@ -56,8 +56,11 @@ REQUIRED = [
     "data.spm_sample_peak_rss_mb",
     "data.peak_rss_mb",
     *[f"translate.{s}.{p}.{name}" for s, p in RUNS for name in RATES],
-    *[f"translate.latency.{v}.{name}" for v in ("fp32_shortlist", "int8_shortlist")
-      for name in ("mean_ms", "median_ms", "p90_ms", "sent_per_s", "peak_rss_mb")],
+    *[
+        f"translate.latency.{v}.{name}"
+        for v in ("fp32_shortlist", "int8_shortlist")
+        for name in ("mean_ms", "median_ms", "p90_ms", "sent_per_s", "peak_rss_mb")
+    ],
 ]
 
 

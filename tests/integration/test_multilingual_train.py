@@ -4,7 +4,9 @@ translate and evaluate."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +20,7 @@ from nmt.data.corpus import read_lines
 from nmt.data.dataset import ParallelDataset
 from nmt.data.multilingual import tag_line
 from nmt.search.strategy import SearchConfig
+from nmt.tasks.bench import bench
 from nmt.tasks.data import DirectionSizes, build_datamodule, ensure_corpus
 from nmt.tasks.hydra_setup import ROOT_DIR, to_dict
 from nmt.tasks.train import train
@@ -195,3 +198,17 @@ def test_evaluate_scores_a_direction_of_a_multilingual_checkpoint(multi_run, tmp
         read_lines(src), SearchConfig(beam_size=1)
     )
     assert read_lines(hyp, allow_empty=True) == [r.text for r in expected]
+
+
+def test_the_bench_trains_on_a_multilingual_corpus(tmp_path: Path) -> None:
+    """task=train of the bench reads the direction sizes, as training does."""
+    overrides = multi_overrides(tmp_path, write_small_pair(tmp_path / "en-de-small"))
+    bench_args = ["threads=1", "seconds=1", "warmup_steps=1", "matmul_size=64", "matmul_reps=2"]
+    cfg = compose_config(
+        "bench",
+        tmp_path,
+        [*overrides, "task=train", "bench.isolate=false", *[f"bench.{a}" for a in bench_args]],
+    )
+    with contextlib.redirect_stdout(io.StringIO()):
+        report = bench(cfg)["train"]
+    assert report["steps"] >= 1 and report["tgt_tokens"] > 0

@@ -21,11 +21,15 @@ def _hand_alignment(src_out, src_lengths, tgt_out, tgt_lengths) -> float:
     rows, size = len(src_lengths), src_out.shape[2]
     means = []
     for out, lengths in ((src_out, src_lengths), (tgt_out, tgt_lengths)):
-        means.append([
-            [sum(float(out[row, s, d]) for s in range(lengths[row])) / lengths[row]
-             for d in range(size)]
-            for row in range(rows)
-        ])
+        means.append(
+            [
+                [
+                    sum(float(out[row, s, d]) for s in range(lengths[row])) / lengths[row]
+                    for d in range(size)
+                ]
+                for row in range(rows)
+            ]
+        )
     center = [
         sum(m[row][d] for m in means for row in range(rows)) / (2 * rows) for d in range(size)
     ]

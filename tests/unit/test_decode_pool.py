@@ -97,7 +97,10 @@ def test_an_unclosed_pool_in_a_spawned_child_lets_the_child_exit(tmp_path):
     script = tmp_path / "unclosed.py"
     script.write_text(UNCLOSED_IN_A_CHILD)
     done = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=150,
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=150,
         env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     assert done.returncode == 0, done.stderr

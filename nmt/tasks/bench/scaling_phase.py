@@ -23,14 +23,18 @@ from nmt.data.corpus import read_lines
 from nmt.search.strategy import SearchConfig
 from nmt.tasks.bench.process import Runner
 from nmt.tasks.bench.train_phase import StepTimer, fit_timed
-from nmt.tasks.data import build_datamodule
+from nmt.tasks.data import DirectionSizes, build_datamodule
 from nmt.tasks.hydra_setup import to_dict
 from nmt.tasks.train import build_module
 from nmt.translator import Translator
 
 
 def scaling_phase(
-    cfg: DictConfig, ckpt: str | list[str], threads: int, run: Runner
+    cfg: DictConfig,
+    ckpt: str | list[str],
+    threads: int,
+    run: Runner,
+    sizes: DirectionSizes | None,
 ) -> dict[str, Any]:
     """Epoch time vs training pairs and translation time vs lines (with `ckpt`), each fitted.
 
@@ -39,9 +43,10 @@ def scaling_phase(
         ckpt: the checkpoint to translate with.
         threads: intra-op threads.
         run: calls each series' function (in a fresh process, or in this one).
+        sizes: the direction sizes of a multilingual corpus (`ensure_corpus`), or None.
     """
     return {
-        "train": run(epoch_seconds, cfg, threads),
+        "train": run(epoch_seconds, cfg, threads, sizes),
         "translate": run(translate_seconds, cfg, threads, ckpt),
     }
 
@@ -52,10 +57,10 @@ def fitted_exponent(sizes: Sequence[float], seconds: Sequence[float]) -> float:
     return float(slope)
 
 
-def epoch_seconds(cfg: DictConfig, threads: int) -> dict[str, Any]:
+def epoch_seconds(cfg: DictConfig, threads: int, sizes: DirectionSizes | None) -> dict[str, Any]:
     """Time one training epoch on the first N pairs, for each N of bench.scaling.train_pairs."""
     torch.set_num_threads(threads)
-    datamodule = build_datamodule(cfg)
+    datamodule = build_datamodule(cfg, sizes)
     datamodule.prepare_data()
     datamodule.setup("fit")
     full = datamodule.train_dataset

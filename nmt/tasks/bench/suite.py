@@ -42,20 +42,20 @@ def bench(cfg: DictConfig) -> dict[str, Any]:
     wanted = ("data", "train", "translate") if cfg.task == "all" else (cfg.task,)
     run: Runner = in_fresh_process if cfg.bench.isolate else in_this_process
     with contextlib.redirect_stdout(sys.stderr):  # stdout carries the JSON report only
-        ensure_corpus(cfg)
+        sizes = ensure_corpus(cfg)  # of each direction of a multilingual corpus
         report: dict[str, Any] = {"device": device_info()}
         report.update(matmul_peak_gflops(cfg.bench.matmul_size, cfg.bench.matmul_reps))
         peak = report["matmul_peak_gflops"]
         if "data" in wanted:
             report["data"] = data_phase(cfg, threads, out_dir)
         if "train" in wanted:
-            report["train"] = with_mfu(run(train_phase, _resolved(cfg), threads), peak)
+            report["train"] = with_mfu(run(train_phase, _resolved(cfg), threads, sizes), peak)
         if "translate" in wanted:
             ckpt = bench_checkpoint(cfg, out_dir)
             report["translate"] = translate_phase(cfg, ckpt, threads, run, peak)
         if "scaling" in wanted:
             ckpt = bench_checkpoint(cfg, out_dir)
-            report["scaling"] = scaling_phase(_resolved(cfg), ckpt, threads, run)
+            report["scaling"] = scaling_phase(_resolved(cfg), ckpt, threads, run, sizes)
         if "serve" in wanted:
             ckpt = bench_checkpoint(cfg, out_dir)
             report["serve"] = serve_phase(_resolved(cfg), ckpt, threads, run)

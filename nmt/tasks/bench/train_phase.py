@@ -23,7 +23,7 @@ from nmt.data.datamodule import TranslationDataModule
 from nmt.model.config import Seq2SeqConfig
 from nmt.model.flops import train_flops_per_token
 from nmt.tasks.bench.process import peak_rss_mb
-from nmt.tasks.data import build_datamodule
+from nmt.tasks.data import DirectionSizes, build_datamodule
 from nmt.tasks.train import build_module, train
 from nmt.training.module import TranslationModule
 
@@ -118,7 +118,7 @@ def fit_timed(
     return trainer
 
 
-def train_phase(cfg: DictConfig, threads: int) -> dict[str, Any]:
+def train_phase(cfg: DictConfig, threads: int, sizes: DirectionSizes | None) -> dict[str, Any]:
     """Time training steps on real training batches (see LOOP for what is included).
 
     `bench.warmup_steps` steps run untimed first; timed steps then run until `bench.seconds`
@@ -127,6 +127,7 @@ def train_phase(cfg: DictConfig, threads: int) -> dict[str, Any]:
     Args:
         cfg: the resolved bench config (data, model, optim, trainer, bench, seed).
         threads: intra-op threads.
+        sizes: the direction sizes of a multilingual corpus (`ensure_corpus`), or None.
 
     Returns:
         Throughput, the analytic model FLOP/s (`model_gflops`), the process's peak RSS, and
@@ -134,7 +135,7 @@ def train_phase(cfg: DictConfig, threads: int) -> dict[str, Any]:
     """
     torch.set_num_threads(threads)
     torch.manual_seed(cfg.seed)
-    datamodule = build_datamodule(cfg)
+    datamodule = build_datamodule(cfg, sizes)
     datamodule.prepare_data()
     datamodule.setup("fit")
     module = build_module(cfg, datamodule)
