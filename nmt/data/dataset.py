@@ -13,6 +13,7 @@ from torch.utils.data import ConcatDataset
 
 from nmt.data.binarize import SIDES, BinarizedCorpus
 from nmt.data.corpus import FilterReport, filter_reason
+from nmt.data.widths import add_counts, index_dtype, width_dtype
 
 # Examples per block when scanning whole-corpus arrays, to bound temporary memory.
 _BLOCK = 1 << 18
@@ -80,11 +81,11 @@ class ParallelDataset:
         if selection is not None:
             self.line_numbers, self.widths = selection
             return
-        self.line_numbers = np.arange(corpus.num_pairs, dtype=_index_dtype(corpus.num_pairs))
+        self.line_numbers = np.arange(corpus.num_pairs, dtype=index_dtype(corpus.num_pairs))
         self.widths = np.empty(corpus.num_pairs, dtype=np.uint16)
         for begin, src, tgt in self._length_blocks():
             widths = np.maximum(src, tgt + 1)
-            if _width_dtype(int(widths.max(initial=0))) is np.int32:
+            if width_dtype(int(widths.max(initial=0))) is np.int32:
                 self.widths = self.widths.astype(np.int32, copy=False)
             self.widths[begin : begin + len(widths)] = widths
 
@@ -97,7 +98,9 @@ class ParallelDataset:
         Pairs with an empty side, a side over `max_len`, or a length ratio over
         `max_len_ratio` are dropped (rules of `nmt.data.corpus.filter_reason`, on piece
         counts). Two passes over the offsets, a block at a time (a counting sort by width):
-        nothing but the result is held, 6 bytes per kept pair.
+        the first evaluates the filter and keeps its verdict as one bit per pair, the second
+        places the kept pairs; besides that bit, only the result is held, 6 bytes per kept
+        pair.
 
         Returns:
             The kept examples, and a report of what was removed and why.
@@ -106,23 +109,26 @@ class ParallelDataset:
         dataset = cls(corpus, empty)
         removed: dict[str, int] = {}
         counts = np.zeros(0, dtype=np.int64)  # kept pairs per width
-        for _, src, tgt in dataset._length_blocks():
-            block = np.bincount(_kept_widths(src, tgt, max_len, max_len_ratio, removed)[1])
-            counts = np.pad(counts, (0, max(len(block) - len(counts), 0)))
-            counts[: len(block)] += block
+        # The filter's verdict, one bit per pair (a block is 2^18 pairs: it fills whole bytes).
+        kept_bits = np.zeros((corpus.num_pairs + 7) // 8, dtype=np.uint8)
+        for begin, src, tgt in dataset._length_blocks():
+            keep = _filter_block(src, tgt, max_len, max_len_ratio, removed)
+            kept_bits[begin // 8 : begin // 8 + (len(keep) + 7) // 8] = np.packbits(keep)
+            counts = add_counts(counts, np.maximum(src[keep], tgt[keep] + 1))
         kept = int(counts.sum())
-        lines = np.empty(kept, dtype=_index_dtype(corpus.num_pairs))
+        lines = np.empty(kept, dtype=index_dtype(corpus.num_pairs))
         cursor = np.cumsum(counts) - counts  # next place of each width in the sorted order
         for begin, src, tgt in dataset._length_blocks():
-            positions, widths = _kept_widths(src, tgt, max_len, max_len_ratio, {})
+            bits = kept_bits[begin // 8 : begin // 8 + (len(src) + 7) // 8]
+            positions = np.flatnonzero(np.unpackbits(bits, count=len(src)))
+            widths = np.maximum(src[positions], tgt[positions] + 1)
             order = np.argsort(widths, kind="stable")
             by_width = widths[order]
             rank = np.arange(len(order)) - np.searchsorted(by_width, by_width, side="left")
             lines[cursor[by_width] + rank] = positions[order] + begin
-            block = np.bincount(widths)
-            cursor[: len(block)] += block
+            cursor = add_counts(cursor, widths)
         present = np.flatnonzero(counts)
-        dtype = _width_dtype(int(present.max(initial=0)))
+        dtype = width_dtype(int(present.max(initial=0)))
         dataset.line_numbers = lines
         dataset.widths = np.repeat(present.astype(dtype), counts[present])
         return dataset, FilterReport(total=corpus.num_pairs, kept=kept, removed=removed)
@@ -208,26 +214,6 @@ class MixedDataset(ConcatDataset):
         self.corpus_ids = np.repeat(
             np.arange(len(parts), dtype=np.min_scalar_type(len(parts))), [len(p) for p in parts]
         )
-
-
-def _index_dtype(num_pairs: int) -> type:
-    return np.int32 if num_pairs < 2**31 else np.int64
-
-
-def _width_dtype(largest: int) -> type:
-    return np.uint16 if largest < 2**16 else np.int32
-
-
-def _kept_widths(
-    src: np.ndarray,
-    tgt: np.ndarray,
-    max_len: int | None,
-    max_len_ratio: float | None,
-    removed: dict[str, int],
-) -> tuple[np.ndarray, np.ndarray]:
-    """(positions in the block, padded widths) of the block's kept pairs; counts as below."""
-    positions = np.flatnonzero(_filter_block(src, tgt, max_len, max_len_ratio, removed))
-    return positions, np.maximum(src[positions], tgt[positions] + 1)
 
 
 def _filter_block(

@@ -8,6 +8,7 @@ import numpy as np
 
 from nmt.data.mixing import EpochDraw
 from nmt.data.permutation import permute
+from nmt.data.widths import add_counts, index_dtype
 
 # Examples per block when scanning the widths, to bound temporary memory.
 _BLOCK = 1 << 18
@@ -84,7 +85,8 @@ class TokenBudgetBatchSampler:
         else:
             run_widths, run_counts = _width_counts(self._widths)
             if not _ascending(self._widths):
-                self._sorted = np.argsort(self._widths, kind="stable").astype(_index_dtype(widths))
+                order = np.argsort(self._widths, kind="stable")
+                self._sorted = order.astype(index_dtype(len(widths)))
         # Runs of equal width in the sorted order, and the batch cut points (batch k holds
         # sorted places bounds[k]:bounds[k + 1]): fixed for all epochs.
         self._run_starts = np.cumsum(run_counts) - run_counts
@@ -187,10 +189,6 @@ class TokenBudgetBatchSampler:
         return order
 
 
-def _index_dtype(values: np.ndarray) -> type:
-    return np.int32 if len(values) < 2**31 else np.int64
-
-
 def _ascending(widths: np.ndarray) -> bool:
     """Whether `widths` never decreases (checked a block at a time)."""
     for begin in range(0, len(widths), _BLOCK):
@@ -204,9 +202,7 @@ def _width_counts(widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct widths, ascending, and how many examples have each (block by block)."""
     counts = np.zeros(0, dtype=np.int64)
     for begin in range(0, len(widths), _BLOCK):
-        block = np.bincount(widths[begin : begin + _BLOCK])
-        counts = np.pad(counts, (0, max(len(block) - len(counts), 0)))
-        counts[: len(block)] += block
+        counts = add_counts(counts, widths[begin : begin + _BLOCK])
     present = np.flatnonzero(counts)
     return present, counts[present]
 

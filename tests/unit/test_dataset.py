@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from data_helpers import train_tokenizer, write_corpus, write_lines
 
+from nmt.data import dataset as dataset_module
 from nmt.data.binarize import binarize
 from nmt.data.dataset import ParallelDataset
 
@@ -63,8 +64,11 @@ def hand_filter(src_ids, tgt_ids, max_len, ratio):
 
 
 @pytest.mark.parametrize(("max_len", "ratio"), [(20, 3.0), (12, 1.5), (1000, 100.0)])
-def test_filter_counts_equal_hand_count(setup, max_len, ratio):
+@pytest.mark.parametrize("block", [dataset_module._BLOCK, 16])  # 16: many blocks, a last short
+def test_filter_counts_equal_hand_count(setup, max_len, ratio, block, monkeypatch):
+    monkeypatch.setattr(dataset_module, "_BLOCK", block)
     corpus, tok, src_lines, tgt_lines = setup
+    assert len(src_lines) % block not in (0, 8)  # the last block ends inside a byte of verdicts
     kept, empty, long, lopsided = hand_filter(
         tok.encode(src_lines), tok.encode(tgt_lines), max_len, ratio
     )
