@@ -31,25 +31,38 @@ def _chunked_loss(
         )
     loss = hidden.new_zeros((), dtype=torch.float32)
     nll = hidden.new_zeros((), dtype=torch.float32)
-    # float32 math whatever the autocast dtype of `hidden` (bf16/fp16 training).
-    weight32, bias32 = weight.float(), bias.float()
-    for start in range(0, hidden.shape[0], chunk):
-        h = hidden[start : start + chunk].float()  # (n, H)
-        y = target[start : start + chunk]  # (n,)
-        logits = torch.addmm(bias32, h, weight32.t())  # (n, V)
-        log_probs = F.log_softmax(logits.float(), dim=-1)  # (n, V)
-        picked = -log_probs.gather(-1, y.unsqueeze(-1)).squeeze(-1)  # (n,)
-        nll += picked.sum()
-        loss += (1.0 - epsilon) * picked.sum() - epsilon / vocab * log_probs.sum()
-        if grads is None:
-            continue
-        grad = log_probs.exp_()  # softmax, reusing the buffer: (n, V)
-        grad.sub_(epsilon / vocab)
-        grad.scatter_add_(-1, y.unsqueeze(-1), grad.new_full((len(y), 1), epsilon - 1.0))
-        grads[0][start : start + chunk] = grad @ weight32
-        grads[1].addmm_(grad.t(), h)
-        grads[2].add_(grad.sum(0))
+    # The three matmuls in the GEMM dtype (see `_gemm_dtype`), softmax and loss in float32.
+    dtype = _gemm_dtype(hidden)
+    with torch.autocast(hidden.device.type, enabled=False):
+        weight_g, bias32 = weight.to(dtype), bias.float()
+        for start in range(0, hidden.shape[0], chunk):
+            h = hidden[start : start + chunk].to(dtype)  # (n, H)
+            y = target[start : start + chunk]  # (n,)
+            logits = (h @ weight_g.t()).float().add_(bias32)  # (n, V)
+            log_probs = F.log_softmax(logits, dim=-1)  # (n, V)
+            picked = -log_probs.gather(-1, y.unsqueeze(-1)).squeeze(-1)  # (n,)
+            nll += picked.sum()
+            loss += (1.0 - epsilon) * picked.sum() - epsilon / vocab * log_probs.sum()
+            if grads is None:
+                continue
+            grad = log_probs.exp_()  # softmax, reusing the buffer: (n, V)
+            grad.sub_(epsilon / vocab)
+            grad.scatter_add_(-1, y.unsqueeze(-1), grad.new_full((len(y), 1), epsilon - 1.0))
+            grads[2].add_(grad.sum(0))
+            grad = grad.to(dtype)
+            grads[0][start : start + chunk] = grad @ weight_g
+            grads[1].add_(grad.t() @ h)
     return loss, nll, grads
+
+
+def _gemm_dtype(hidden: torch.Tensor) -> torch.dtype:
+    """bfloat16 under bf16 autocast (its matmuls are what bf16 training buys: on a CPU with
+    AMX several times the float32 rate), else float32 - also under fp16 autocast, where the
+    unscaled gradients made here could underflow."""
+    device = hidden.device.type
+    if torch.is_autocast_enabled(device) and torch.get_autocast_dtype(device) == torch.bfloat16:
+        return torch.bfloat16
+    return torch.float32
 
 
 class _ProjectedNLL(torch.autograd.Function):

@@ -4,6 +4,7 @@ gradients; the reference against the explicit smoothed-target cross-entropy."""
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from nmt.training.loss import projected_label_smoothed_nll
@@ -74,3 +75,41 @@ def test_without_gradients_same_values_and_only_the_logits_matmul(no_grad, epsil
         torch.testing.assert_close(got, expected.detach(), rtol=0, atol=0)
     # Only the (N, H) x (H, V) logits: 2 N H V FLOPs; the gradients would add two more matmuls.
     assert flops.get_total_flops() == 2 * 10 * 6 * 13
+
+
+class MatmulDtypes(TorchDispatchMode):
+    """Records the input dtypes of every matmul run under it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[torch.dtype, ...]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func.overloadpacket in (torch.ops.aten.mm, torch.ops.aten.addmm):
+            self.seen.append(tuple(a.dtype for a in args if isinstance(a, torch.Tensor)))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize(
+    ("autocast", "expected"),
+    [(None, torch.float32), (torch.bfloat16, torch.bfloat16), (torch.float16, torch.float32)],
+)
+def test_matmuls_run_in_bf16_under_bf16_autocast_only(autocast, expected):
+    """bf16 autocast: the three matmuls in bf16 and the result close to float32's; no
+    autocast or fp16 autocast (whose unscaled gradients could underflow): float32."""
+    *floats, target = random_inputs(3, 40)
+    hidden, weight, bias = (t.detach().float().requires_grad_() for t in floats)
+    ref_loss, _ = label_smoothed_nll(hidden @ weight.t() + bias, target, 0.1)
+    ref_grads = torch.autograd.grad(ref_loss, (hidden, weight, bias))
+    with (
+        torch.autocast("cpu", dtype=autocast or torch.bfloat16, enabled=autocast is not None),
+        MatmulDtypes() as dtypes,
+    ):
+        loss, _ = projected_label_smoothed_nll(hidden, weight, bias, target, 0.1, chunk=16)
+    grads = torch.autograd.grad(loss, (hidden, weight, bias))
+    assert len(dtypes.seen) == 3 * 3  # 3 chunks: logits, hidden and weight gradients
+    assert all(dtype == expected for call in dtypes.seen for dtype in call)
+    tolerance = 3e-2 if expected == torch.bfloat16 else 1e-5
+    torch.testing.assert_close(loss, ref_loss, rtol=tolerance, atol=tolerance)
+    for got, ref in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(got, ref, rtol=tolerance, atol=tolerance)
