@@ -25,6 +25,7 @@ from nmt.training.callbacks import last_checkpoint_path
 from nmt.training.checkpoint_io import AtomicCheckpointIO
 from nmt.training.module import TranslationModule
 from nmt.training.optim_config import OptimConfig
+from nmt.training.trainer_config import resolve_precision
 from nmt.utils.io import remove_stale_temporaries
 from nmt.utils.logging import rank_zero_print
 
@@ -164,8 +165,15 @@ def train(cfg: DictConfig) -> TrainResult:
     module = build_module(cfg, datamodule, configs)
     callbacks = [instantiate(c) for c in cfg.callbacks.values() if c is not None]
     loggers = [instantiate(c) for c in cfg.logger.values() if c is not None]
+    precision, reason = resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)
+    if reason is not None:
+        rank_zero_print(f"trainer.precision=auto: {precision} ({reason})")
     trainer: pl.Trainer = instantiate(
-        cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers,
+        plugins=[AtomicCheckpointIO()],
+        precision=precision,
     )
     remove_stale_checkpoint_files(trainer)
     for logger in loggers:  # rank-zero only; step 0: the figures of the whole run

@@ -188,3 +188,23 @@ def test_ddp_cpu_two_processes(tmp_path):
     assert sum(line.startswith("best_checkpoint: ") for line in lines) == 1
     ckpt = torch.load(lines[-1].split(": ", 1)[1], weights_only=True)
     assert ckpt["global_step"] == 6
+
+
+@pytest.mark.parametrize(("amx", "expected"), [(True, "bf16-mixed"), (False, "32-true")])
+def test_precision_auto_trains_in_the_precision_the_cpu_multiplies_fastest(
+    tmp_path, monkeypatch, capsys, amx, expected
+):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+    built = []
+    original = pl.Trainer.__init__
+
+    def recording(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        built.append(str(self.precision))
+
+    monkeypatch.setattr(pl.Trainer, "__init__", recording)
+    overrides = ["experiment=smoke", "trainer.max_steps=2", "trainer.precision=auto"]
+    result = train(compose_config("train", tmp_path, overrides))
+    assert built == [expected]
+    assert result.steps == 2 and result.skipped_updates == 0
+    assert f"trainer.precision=auto: {expected} (" in capsys.readouterr().out

@@ -26,6 +26,7 @@ from nmt.tasks.bench.process import peak_rss_mb
 from nmt.tasks.data import DirectionSizes, build_datamodule
 from nmt.tasks.train import build_module, train
 from nmt.training.module import TranslationModule
+from nmt.training.trainer_config import resolve_precision
 
 TRAIN_FLOPS_FORMULA = (
     "nmt.model.flops.train_flops_per_token(model, tgt_vocab_size, avg real src length, "
@@ -99,6 +100,7 @@ def fit_timed(
     """Fit `module` with the configured trainer on one device, timed by `timer` (see LOOP)."""
     trainer: pl.Trainer = instantiate(
         cfg.trainer,
+        precision=resolve_precision(cfg.trainer.precision, cfg.trainer.accelerator)[0],
         devices=1,
         num_nodes=1,
         strategy="auto",
