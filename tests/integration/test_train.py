@@ -123,12 +123,18 @@ def grad_norm(module: torch.nn.Module) -> torch.Tensor:
     return torch.cat(grads).norm()
 
 
-def test_gradient_clipping_is_applied(tmp_path, monkeypatch):
+@pytest.mark.parametrize("precision", ["32-true", "bf16-mixed"])  # both with the fused Adam
+def test_gradient_clipping_is_applied(tmp_path, monkeypatch, precision):
     clip = 0.01
     cfg = compose_config(
         "train",
         tmp_path,
-        ["experiment=smoke", "trainer.max_steps=3", f"optim.grad_clip={clip}"],
+        [
+            "experiment=smoke",
+            "trainer.max_steps=3",
+            f"optim.grad_clip={clip}",
+            f"trainer.precision={precision}",
+        ],
     )
     probe = GradNormProbe()
     original = pl.Trainer.__init__
