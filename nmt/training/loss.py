@@ -34,11 +34,11 @@ def _chunked_loss(
     # The three matmuls in the GEMM dtype (see `_gemm_dtype`), softmax and loss in float32.
     dtype = _gemm_dtype(hidden)
     with torch.autocast(hidden.device.type, enabled=False):
-        weight_g, bias32 = weight.to(dtype), bias.float()
+        weight_g, bias_g = weight.to(dtype), bias.to(dtype)
         for start in range(0, hidden.shape[0], chunk):
             h = hidden[start : start + chunk].to(dtype)  # (n, H)
             y = target[start : start + chunk]  # (n,)
-            logits = (h @ weight_g.t()).float().add_(bias32)  # (n, V)
+            logits = torch.addmm(bias_g, h, weight_g.t()).float()  # (n, V)
             log_probs = F.log_softmax(logits, dim=-1)  # (n, V)
             picked = -log_probs.gather(-1, y.unsqueeze(-1)).squeeze(-1)  # (n,)
             nll += picked.sum()
